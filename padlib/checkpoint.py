@@ -1,0 +1,123 @@
+"""Checkpoints: atomic writes, safe loads (``weights_only=True``), RNG state, foreign weight files."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import random
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from padlib.errors import PadlibError
+from padlib.rundir import atomic_write_bytes
+
+
+def serialize(state: Mapping[str, Any]) -> bytes:
+    """The bytes ``torch.save`` writes for ``state`` (serialise once, write to several paths)."""
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(state: Mapping[str, Any] | bytes, *paths: Path) -> None:
+    """Write ``state`` to each path atomically: a kill at any moment leaves the previous file loadable."""
+    data = state if isinstance(state, bytes) else serialize(state)
+    for path in paths:
+        atomic_write_bytes(Path(path), data)
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; a clear PadlibError names a missing or bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PadlibError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+        raise PadlibError(f"{path}: refused to load, it holds more than weights ({first[:160]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise PadlibError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:160]})") from None
+    if not isinstance(ckpt, dict):
+        raise PadlibError(f"{path}: expected a dict checkpoint, found {type(ckpt).__name__}")
+    return ckpt
+
+
+def model_state_dict(ckpt: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The model weights in a checkpoint of ours, the paper authors' (``state_dict`` with
+    DataParallel's ``module.`` prefix) or a bare torchvision weight file."""
+    if isinstance(ckpt.get("model"), Mapping):
+        sd = ckpt["model"]
+    elif isinstance(ckpt.get("state_dict"), Mapping):
+        sd = ckpt["state_dict"]
+    else:
+        sd = ckpt
+    out = {}
+    for key, value in sd.items():
+        if not isinstance(value, torch.Tensor):
+            continue
+        for prefix in ("module.", "_orig_mod."):  # DataParallel/DDP and torch.compile wrappers
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        out[key] = value
+    return out
+
+
+def load_weights(model: nn.Module, ckpt: Mapping[str, Any], source: str) -> None:
+    """Load a checkpoint's weights into ``model`` strictly; a mismatch is a PadlibError naming ``source``."""
+    sd = model_state_dict(ckpt)
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(sd[k].shape)} vs {tuple(own[k].shape)})")
+        raise PadlibError(
+            f"{source}: weights do not fit {type(model).__name__}: {', '.join(parts)}; "
+            "check the architecture and the number of classes"
+        )
+    model.load_state_dict(sd)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG state the loop depends on, as tensors and plain values (``weights_only``-safe)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    npst = state["numpy"]
+    np.random.set_state(
+        ("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
+    )
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,1 @@
+"""Training engine: loop, evaluation, samplers, distributed set-up, AMP, optimizer, preemption."""

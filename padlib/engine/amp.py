@@ -1,0 +1,35 @@
+"""Mixed precision: which autocast dtype to use on a device, and the matching grad scaler."""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+
+import torch
+
+from padlib.errors import PadlibError
+
+AMP_MODES = ("auto", "none", "bf16", "fp16")
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``mode`` on ``device`` (``auto``: bf16 on CUDA, full precision on CPU)."""
+    if mode not in AMP_MODES:
+        raise PadlibError(f"trainer.amp={mode!r} is unknown; use one of {', '.join(AMP_MODES)}")
+    if mode == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if mode == "fp16" and device.type != "cuda":
+        raise PadlibError("trainer.amp=fp16 needs a CUDA device; use trainer.amp=bf16 or none on CPU")
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
+    """An autocast context for ``dtype``, or a no-op for full precision."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """A grad scaler that is active only for fp16 (bf16 has fp32's range and needs none)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)

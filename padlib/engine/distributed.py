@@ -1,0 +1,98 @@
+"""Process-group set-up for torchrun and SLURM, and the few collectives the loop needs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as tdist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def env_rank() -> int:
+    """This process's global rank from the launcher's environment (0 when not launched in parallel)."""
+    for var in ("RANK", "SLURM_PROCID"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+def _export_slurm_env() -> None:
+    # submitit's helper maps SLURM_* onto the variables torch.distributed reads (MASTER_ADDR, RANK, ...)
+    if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Join the process group when launched by torchrun or SLURM; a no-op for a single process."""
+    _export_slurm_env()
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_type == "cuda":
+        torch.cuda.set_device(local_rank)
+    if not tdist.is_initialized():
+        tdist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def shutdown() -> None:
+    """Leave the process group if we joined one."""
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def all_reduce_sum(values: torch.Tensor, dist: DistInfo) -> torch.Tensor:
+    """Sum ``values`` over ranks (returns it unchanged in a single process)."""
+    if dist.enabled:
+        tdist.all_reduce(values, op=tdist.ReduceOp.SUM)
+    return values
+
+
+def any_rank(flag: bool, dist: DistInfo, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on at least one (so all ranks stop together)."""
+    if not dist.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    return bool(all_reduce_sum(t, dist).item() > 0)
+
+
+def gather_objects(obj: Any, dist: DistInfo) -> list[Any]:
+    """Every rank's ``obj``, in rank order (a one-element list in a single process)."""
+    if not dist.enabled:
+        return [obj]
+    out: list[Any] = [None] * dist.world_size
+    tdist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, dist: DistInfo) -> Any:
+    """Rank 0's ``obj`` on every rank."""
+    if not dist.enabled:
+        return obj
+    box = [obj]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]

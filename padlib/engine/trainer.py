@@ -1,0 +1,348 @@
+"""The training run: config in, run directory out. Builds model, data and optimizer, resumes from the
+run directory, runs the epochs, and writes metrics, checkpoints and predictions through ``RunDir``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
+from padlib.data import DataBundle, build_data
+from padlib.engine.amp import amp_dtype, grad_scaler
+from padlib.engine.distributed import DistInfo, any_rank, init_distributed, shutdown
+from padlib.engine.loaders import make_train_loader, make_val_loader
+from padlib.engine.loop import (
+    EvalResult,
+    NonFiniteLoss,
+    StepContext,
+    TrainMeters,
+    evaluate,
+    reduce_meters,
+    train_one_epoch,
+)
+from padlib.engine.optim import build_optimizer, build_scheduler
+from padlib.engine.preemption import PreemptionHandler
+from padlib.engine.progress import Progress
+from padlib.errors import PadlibError
+from padlib.models import build_model
+from padlib.provenance import provenance
+from padlib.rundir import RunDir
+
+log = logging.getLogger("padlib")
+
+# Settings that may change between a run and its resumption without changing the experiment.
+RUNTIME_KEYS = ("run_dir", "data.root", "data.workers", "trainer.device", "trainer.log_every")
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def check_same_experiment(stored: Mapping[str, Any], current: Mapping[str, Any], where: str) -> None:
+    """Refuse to resume a run directory with settings that would make it another experiment."""
+    a = {k: v for k, v in flatten(stored).items() if k not in RUNTIME_KEYS}
+    b = {k: v for k, v in flatten(current).items() if k not in RUNTIME_KEYS}
+    diffs = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    if diffs:
+        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise PadlibError(
+            f"{where} holds a run with other settings ({shown}); resume it with the same settings "
+            "or choose another hydra.run.dir"
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PadlibError(f"trainer.device={name} but no CUDA device is visible; use trainer.device=cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Position:
+    """Where training stands: epochs finished, batches done in the next one, best so far."""
+
+    epoch: int = 0
+    batch: int = 0
+    best_top1: float = -math.inf
+    best_epoch: int = 0
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+class Trainer:
+    """One run of one (model, padding, data, seed) configuration."""
+
+    def __init__(self, cfg: Mapping[str, Any], dist: DistInfo, device: torch.device) -> None:
+        self.cfg, self.dist, self.device = cfg, dist, device
+        self.tcfg = cfg["trainer"]
+        self.run = RunDir(cfg["run_dir"])
+        self.preemption = PreemptionHandler()
+
+    # --- set-up ----------------------------------------------------------------------------
+    def _batch_size(self, data: DataBundle) -> int:
+        global_batch = int(self.tcfg["batch_size"])
+        if global_batch % self.dist.world_size:
+            raise PadlibError(
+                f"trainer.batch_size={global_batch} is not divisible by the {self.dist.world_size} processes; "
+                "the batch size is global, pick a multiple of the world size"
+            )
+        if global_batch > len(data.train):
+            raise PadlibError(
+                f"trainer.batch_size={global_batch} is larger than the training set ({len(data.train)} images "
+                f"in {data.name}); lower trainer.batch_size"
+            )
+        return global_batch // self.dist.world_size
+
+    def _build(self) -> None:
+        cfg, tcfg = self.cfg, self.tcfg
+        torch.manual_seed(int(cfg["seed"]))
+        self.data = build_data(cfg["data"])
+        per_rank_batch = self._batch_size(self.data)
+        workers = int(cfg["data"]["workers"])
+        pin = self.device.type == "cuda"
+        self.train_loader, self.sampler = make_train_loader(
+            self.data.train, per_rank_batch, workers, int(cfg["seed"]), self.dist, pin
+        )
+        self.val_loader = make_val_loader(self.data.val, per_rank_batch, workers, self.dist, pin)
+        model = build_model(cfg["model"]["name"], self.data.num_classes, cfg["padding"]["mode"],
+                            cfg["model"].get("source", "auto"))
+        self.channels_last = bool(tcfg["channels_last"]) and self.device.type == "cuda"
+        model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        self.model = model
+        self.amp_dtype = amp_dtype(str(tcfg["amp"]), self.device)
+        self.optimizer = build_optimizer(model, tcfg["optim"])
+        self.scheduler = build_scheduler(self.optimizer, tcfg["schedule"], int(tcfg["epochs"]),
+                                         self.sampler.batches_per_epoch)
+        self.scaler = grad_scaler(self.device, self.amp_dtype)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=float(tcfg["label_smoothing"]))
+
+    def _wrapped_model(self) -> nn.Module:
+        model = self.model
+        if self.dist.enabled:
+            ids = [self.dist.local_rank] if self.device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if self.tcfg["compile"]:
+            model = torch.compile(model)
+        return model
+
+    # --- checkpoints -----------------------------------------------------------------------
+    def _state(self, pos: Position, meters: TrainMeters) -> dict[str, Any]:
+        return {
+            "arch": self.cfg["model"]["name"],
+            "padding": self.cfg["padding"]["mode"],
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": pos.epoch,
+            "batch": pos.batch,
+            "meters": meters.state_dict(),
+            "best_top1": pos.best_top1,
+            "best_epoch": pos.best_epoch,
+            "rng": rng_state(),
+            "config": dict(self.cfg),
+        }
+
+    def _restore(self) -> tuple[Position, TrainMeters]:
+        if not self.run.last_checkpoint.is_file():
+            return Position(), TrainMeters()
+        ckpt = load_checkpoint(self.run.last_checkpoint)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        pos = Position(int(ckpt["epoch"]), int(ckpt["batch"]), float(ckpt["best_top1"]), int(ckpt["best_epoch"]))
+        meters = TrainMeters(**ckpt["meters"]) if pos.batch else TrainMeters()
+        where = f"epoch {pos.epoch + 1}, batch {pos.batch}" if pos.batch else f"the end of epoch {pos.epoch}"
+        log.info(f"resuming {self.run.path} from {where}")
+        return pos, meters
+
+    def _save_epoch(self, pos: Position, is_best: bool) -> None:
+        data = serialize(self._state(pos, TrainMeters()))
+        paths = [self.run.epoch_checkpoint(pos.epoch), self.run.last_checkpoint]
+        if is_best:
+            paths.insert(0, self.run.best_checkpoint)
+        # last.pt is written last: until then the previous one stays the resume point
+        save_checkpoint(data, *paths)
+        keep = int(self.tcfg["keep_last"])
+        for old in self.run.epoch_checkpoints()[:-keep] if keep > 0 else self.run.epoch_checkpoints():
+            old.unlink(missing_ok=True)
+
+    # --- the run ---------------------------------------------------------------------------
+    def _start_run_json(self, resumed: bool) -> None:
+        cfg = self.cfg
+        if resumed:
+            info = self.run.read_info()
+            self.run.update_info(status="running", resumes=int(info.get("resumes", 0)) + 1,
+                                 world_size=self.dist.world_size, updated=time.time())
+            return
+        self.run.write_info({
+            "arch": cfg["model"]["name"],
+            "padding": cfg["padding"]["mode"],
+            "seed": int(cfg["seed"]),
+            "dataset": self.data.name,
+            "num_classes": self.data.num_classes,
+            "epochs": int(self.tcfg["epochs"]),
+            "world_size": self.dist.world_size,
+            "status": "running",
+            "config": dict(cfg),
+            "started": time.time(),
+            "updated": time.time(),
+            "resumes": 0,
+            **provenance(self.device),
+        })
+
+    def _epoch_row(self, epoch: int, train: TrainMeters, val: EvalResult, seconds: float, images_per_s: float
+                   ) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "train_loss": train.loss_sum / max(train.count, 1),
+            "train_top1": 100 * train.correct / max(train.count, 1),
+            "val_loss": val.loss,
+            "val_top1": val.top1,
+            "val_top5": val.top5,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "epoch_time_s": seconds,
+            "images_per_s": images_per_s,
+            "skipped_images": train.skipped + val.skipped,
+        }
+
+    def _check_unreadable(self, train: TrainMeters, val: EvalResult) -> None:
+        skipped = train.skipped + val.skipped
+        seen = skipped + train.count + val.count
+        limit = float(self.tcfg["max_unreadable_fraction"])
+        if skipped and skipped > limit * seen:
+            raise PadlibError(
+                f"{skipped} of {seen} images were unreadable this epoch (more than {limit:.1%}); "
+                f"fix or remove the files named in the warnings under {self.cfg['data']['root']}"
+            )
+
+    def fit(self) -> str:
+        """Train to the planned number of epochs (resuming if possible); returns the final status."""
+        if self.run.exists():
+            info = self.run.read_info()
+            if info["status"] == "completed":
+                log.info(f"{self.run.path}: run already completed ({info['epochs']} epochs); nothing to do")
+                return "completed"
+            check_same_experiment(info.get("config", {}), self.cfg, str(self.run.path))
+        self._build()
+        pos, meters = self._restore()
+        if self.dist.is_main:
+            self._start_run_json(resumed=self.run.exists())
+            self.run.truncate_metrics(pos.epoch)
+        try:
+            self._epochs(pos, meters)
+        except NonFiniteLoss as e:
+            self._mark("failed")
+            raise PadlibError(
+                f"{e}; the run is marked failed and {self.run.last_checkpoint} keeps the last good state; "
+                "lower trainer.optim.lr or check the data"
+            ) from None
+        except BaseException as e:
+            if not isinstance(e, SystemExit):
+                self._mark("failed")
+            raise
+        self._mark("completed")
+        return "completed"
+
+    def _mark(self, status: str) -> None:
+        if self.dist.is_main and self.run.exists():
+            self.run.update_info(status=status, updated=time.time())
+
+    def _epochs(self, pos: Position, meters: TrainMeters) -> None:
+        epochs = int(self.tcfg["epochs"])
+        model = self._wrapped_model()
+        writer = None
+        if self.dist.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.run.tensorboard_dir))
+        ctx = StepContext(self.optimizer, self.scheduler, self.scaler, self.criterion, self.device,
+                          self.amp_dtype, self.channels_last, self.dist)
+        self.preemption.install()
+        show = self.dist.is_main and bool(self.tcfg["progress"])
+        log_every = int(self.tcfg["log_every"])
+        try:
+            for epoch in range(pos.epoch + 1, epochs + 1):
+                self.sampler.set_epoch(epoch, pos.batch)
+                start = time.perf_counter()
+                progress = Progress(self.sampler.batches_per_epoch - pos.batch, f"epoch {epoch}/{epochs}", show,
+                                    log_every)
+                finished = train_one_epoch(
+                    model, self.train_loader, ctx, meters, progress,
+                    lambda: any_rank(self.preemption.requested(), self.dist, self.device),
+                )
+                progress.close()
+                if not finished:
+                    pos.batch = meters.steps
+                    if self.dist.is_main:
+                        save_checkpoint(self._state(pos, meters), self.run.last_checkpoint)
+                        log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch}); exiting")
+                    self.preemption.exit()
+                train_seconds = time.perf_counter() - start
+                train = reduce_meters(meters, self.dist, self.device)
+                val = evaluate(model, self.val_loader, self.device, self.amp_dtype, self.dist, self.channels_last)
+                self._check_unreadable(train, val)
+                row = self._epoch_row(epoch, train, val, time.perf_counter() - start,
+                                      train.count / max(train_seconds, 1e-9))
+                pos.epoch, pos.batch = epoch, 0
+                is_best = val.top1 > pos.best_top1
+                if is_best:
+                    pos.best_top1, pos.best_epoch = val.top1, epoch
+                if self.dist.is_main:
+                    self.run.append_metrics(row)
+                    for key, value in row.items():
+                        if key != "epoch":
+                            writer.add_scalar(key, value, epoch)
+                    writer.flush()
+                    if is_best:
+                        self.run.write_predictions(val.pred, val.target, epoch)
+                    self._save_epoch(pos, is_best)
+                log.info(
+                    f"epoch {epoch}/{epochs} train loss {row['train_loss']:.4f} top1 {row['train_top1']:.2f} | "
+                    f"val loss {val.loss:.4f} top1 {val.top1:.2f} top5 {val.top5:.2f} | "
+                    f"lr {row['lr']:.4g} {row['images_per_s']:.0f} img/s {row['epoch_time_s']:.1f}s"
+                )
+                meters = TrainMeters()
+        finally:
+            self.preemption.uninstall()
+            if writer is not None:
+                writer.close()
+
+
+def train(cfg: Mapping[str, Any]) -> str:
+    """Run one training job from a resolved, plain-dict config; returns the final run status."""
+    device = resolve_device(str(cfg["trainer"]["device"]))
+    dist = init_distributed(device.type)
+    if not dist.is_main:
+        logging.getLogger().setLevel(logging.WARNING)
+    if cfg["trainer"]["deterministic"]:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        return Trainer(cfg, dist, device).fit()
+    finally:
+        shutdown()
