@@ -1,0 +1,166 @@
+"""Tables 2 and 3 of the paper from a sweep: best-epoch top-1 and the mean top-1 of the last 5 epochs,
+per (arch, padding), with the difference to zero padding, its 95% CI and p-value, beside the paper's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from padlib.report.collect import REFERENCE_PADDING, Run, Sweep
+from padlib.report.paper import BEST_CSV, LAST5_CSV, paper_summary
+from padlib.report.stats import describe, is_missing
+from padlib.report.writers import Column, Table, ci_text, show_cell, signed, write_all
+
+LAST_K = 5
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunValue:
+    """One run's number in a table row; ``run_id`` pairs the same run across rows (cross-testing)."""
+
+    run_id: str
+    seed: int
+    value: float
+
+
+def best_top1(run: Run) -> float:
+    """The best epoch's val top-1 of a run (the paper's Table 2 number)."""
+    return max(float(r["val_top1"]) for r in run.metrics)
+
+
+def last_k_top1(run: Run, k: int = LAST_K) -> tuple[float, int]:
+    """The mean val top-1 of a run's last ``k`` epochs (fewer when it has fewer) and how many were used."""
+    last = run.metrics[-k:]
+    return sum(float(r["val_top1"]) for r in last) / len(last), len(last)
+
+
+def summarize_groups(values: dict[Key, list[RunValue]], key_names: Sequence[str],
+                     reference: Callable[[Key], Key | None], paired: bool = False) -> list[dict[str, Any]]:
+    """One row per key: per-run values by seed, n_runs, mean, std and the diff to the reference row.
+
+    ``reference(key)`` names the row to compare with (None: no diff, e.g. the reference itself).
+    ``paired`` compares run by run (the same runs measured twice), on the runs both rows share.
+    """
+    rows = []
+    for key, items in values.items():
+        items = sorted(items, key=lambda v: (v.seed, v.run_id))
+        ref_key = reference(key)
+        ref_items = values.get(ref_key) if ref_key is not None else None
+        xs = [v.value for v in items]
+        if ref_items is None:
+            st = describe(xs)
+        elif paired:
+            ref_by_id = {v.run_id: v.value for v in ref_items}
+            shared = [v for v in items if v.run_id in ref_by_id]
+            test = describe([v.value for v in shared], [ref_by_id[v.run_id] for v in shared], paired=True)
+            # the diff is of the row means, as in the paper; CI and p come from the runs both rows have
+            st = describe(xs)
+            st = replace(st, diff=st.mean - describe([v.value for v in ref_items]).mean,
+                         ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value)
+        else:
+            st = describe(xs, [v.value for v in ref_items])
+        row: dict[str, Any] = dict(zip(key_names, key, strict=True))
+        row.update({f"run{i}": v.value for i, v in enumerate(items, 1)})
+        row.update(n_runs=st.n, mean=st.mean, std=st.std, diff=st.diff, diff_ci_low=st.ci_low,
+                   diff_ci_high=st.ci_high, p_value=st.p_value, seeds=" ".join(str(v.seed) for v in items))
+        rows.append(row)
+    return rows
+
+
+def add_paper_columns(rows: list[dict[str, Any]], paper: dict[Key, dict[str, float | None]],
+                      key_names: Sequence[str], fields: Sequence[str] = ("mean", "diff", "std")) -> None:
+    """Fill ``paper_<field>`` of each row whose key the paper reports."""
+    for row in rows:
+        ref = paper.get(tuple(row[k] for k in key_names), {})
+        for f in fields:
+            row[f"paper_{f}"] = ref.get(f)
+
+
+def summary_table(title: str, rows: list[dict[str, Any]], key_names: Sequence[str],
+                  paper_fields: Sequence[str] = ("mean", "diff", "std"), extra: Sequence[Column] = (),
+                  notes: Sequence[str] = ()) -> Table:
+    """The table of ``summarize_groups`` rows: CSV gets every column; readers get a compact view."""
+    n_runs = max((int(r["n_runs"]) for r in rows), default=0)
+    keys = [Column(k, "text") for k in key_names]
+    runs = [Column(f"run{i}") for i in range(1, n_runs + 1)]
+    stats = [Column("n_runs", "int"), Column("mean"), Column("std"), Column("diff"), Column("diff_ci_low"),
+             Column("diff_ci_high"), Column("p_value", "p")]
+    paper = [Column(f"paper_{f}") for f in paper_fields]
+    display = [*keys, *runs, Column("n_runs", "int", "n"), Column("mean"), Column("std"),
+               Column("diff", render=lambda r: signed(r.get("diff"))),
+               Column("ci", header="diff 95% CI", render=lambda r: ci_text(r.get("diff_ci_low"), r.get("diff_ci_high"))),
+               Column("p_value", "p", "p"), *extra,
+               *[Column(f"paper_{f}", header=f"paper {f}",
+                        render=(lambda r, f=f: signed(r.get(f"paper_{f}")) if f == "diff"
+                                else show_cell(r.get(f"paper_{f}"), "num"))) for f in paper_fields]]
+    columns = [*keys, *runs, *stats, *extra, *paper, Column("seeds", "text")]
+    return Table(title, columns, rows, list(notes), display)
+
+
+def zero_reference(key: Key) -> Key | None:
+    """Tables 2/3 compare each padding with zero padding of the same arch."""
+    arch, padding = key
+    return None if padding == REFERENCE_PADDING else (arch, REFERENCE_PADDING)
+
+
+def _group_values(sweep: Sweep, value: Callable[[Run], float]) -> dict[Key, list[RunValue]]:
+    return {key: [RunValue(r.name, r.seed, value(r)) for r in runs] for key, runs in sweep.groups().items()}
+
+
+def _common_notes(sweep: Sweep, rows: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    if sweep.left_out_note():
+        notes.append(sweep.left_out_note())
+    incomplete = [r.name for r in sweep.runs if r.status != "completed"]
+    if incomplete:
+        notes.append(f"included unfinished run(s) (--include-incomplete): {', '.join(incomplete)}")
+    archs_without_zero = sorted({r["arch"] for r in rows} - {r["arch"] for r in rows if r["padding"] == REFERENCE_PADDING})
+    if archs_without_zero:
+        notes.append(f"no zero-padding runs for {', '.join(archs_without_zero)}: no diff there")
+    if any(not is_missing(r.get("paper_mean")) for r in rows):
+        notes.append(f"paper columns: the paper's ImageNet-1k numbers (100 epochs, 5 runs){paper_caveat(sweep)}")
+    notes.append("std: sample standard deviation (n-1). diff: mean minus the zero-padding mean of the same "
+                 "arch; 95% CI and p from Welch's t-test (unequal variances), empty with fewer than 2 runs.")
+    return notes
+
+
+def paper_caveat(sweep: Sweep) -> str:
+    """A warning when the sweep's dataset is not the paper's."""
+    return "" if sweep.dataset == "imagenet" else f"; this sweep is {sweep.dataset}, so compare trends, not values"
+
+
+def best_table(sweep: Sweep, paper_dir: Path | None = None) -> Table:
+    """Table 2: the best epoch's val top-1 of each run, summarised per (arch, padding)."""
+    rows = summarize_groups(_group_values(sweep, best_top1), ("arch", "padding"), zero_reference)
+    add_paper_columns(rows, paper_summary(paper_dir, BEST_CSV), ("arch", "padding"))
+    title = f"Best val top-1 (%) over epochs, {sweep.dataset} (paper Table 2)"
+    return summary_table(title, rows, ("arch", "padding"), notes=_common_notes(sweep, rows))
+
+
+def last5_table(sweep: Sweep, paper_dir: Path | None = None, k: int = LAST_K) -> Table:
+    """Table 3: each run's mean val top-1 over its last ``k`` epochs, summarised per (arch, padding)."""
+    used = {r.name: last_k_top1(r, k)[1] for r in sweep.runs}
+    rows = summarize_groups(_group_values(sweep, lambda r: last_k_top1(r, k)[0]), ("arch", "padding"),
+                            zero_reference)
+    groups = sweep.groups()
+    for row in rows:
+        row["epochs_averaged"] = min(used[r.name] for r in groups[(row["arch"], row["padding"])])
+    add_paper_columns(rows, paper_summary(paper_dir, LAST5_CSV), ("arch", "padding"))
+    notes = _common_notes(sweep, rows)
+    short = [f"{name} ({n})" for name, n in used.items() if n < k]
+    if short:
+        notes.insert(0, f"fewer than {k} epochs, averaged over all they have: {', '.join(short)}")
+    title = f"Mean val top-1 (%) of the last {k} epochs, {sweep.dataset} (paper Table 3)"
+    return summary_table(title, rows, ("arch", "padding"), extra=[Column("epochs_averaged", "int", "epochs")],
+                         notes=notes)
+
+
+def write_tables(sweep: Sweep, out_dir: Path, paper_dir: Path | None = None) -> list[Path]:
+    """Write best.csv, last5.csv, tables.md and tables.tex for ``sweep``."""
+    tables = [best_table(sweep, paper_dir), last5_table(sweep, paper_dir)]
+    preamble = (f"# Padding sweep {sweep.root}\n\n{len(sweep.runs)} runs, dataset {sweep.dataset}. "
+                "Top-1 accuracy in percent.\n")
+    return write_all(tables, out_dir, "tables", ["best.csv", "last5.csv"], preamble)
