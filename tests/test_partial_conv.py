@@ -1,0 +1,260 @@
+"""PartialConv2d against a loop reference written from the paper's Eq. 1-2, plus its caching and runtime contracts."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import padlib.padding.partial_conv as partial_conv
+from padlib.padding import PartialConv2d
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def reference_partial_conv(x, weight, bias, stride, dilation, groups, pads):
+    """out[i, j] = (W . X_window) * k_h*k_w / (#taps inside) + b, and 0 where no tap is inside; plain loops."""
+    left, right, top, bottom = pads
+    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
+    n, c, h, w = x.shape
+    cout, cin_g, kh, kw = weight.shape
+    xp = F.pad(x, (left, right, top, bottom))
+    ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + left + right - dw * (kw - 1) - 1) // sw + 1
+    rows = []
+    for i in range(ho):
+        cols = []
+        for j in range(wo):
+            inside = sum(
+                0 <= i * sh + u * dh - top < h and 0 <= j * sw + v * dw - left < w
+                for u in range(kh)
+                for v in range(kw)
+            )
+            window = xp[
+                :, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw
+            ]
+            per_group = [
+                torch.einsum(
+                    "ncuv,ocuv->no",
+                    window[:, g * cin_g : (g + 1) * cin_g],
+                    weight[g * cout // groups : (g + 1) * cout // groups],
+                )
+                for g in range(groups)
+            ]
+            value = torch.cat(per_group, dim=1)
+            if inside == 0:
+                value = value * 0
+            else:
+                value = value * (kh * kw / inside)
+                if bias is not None:
+                    value = value + bias
+            cols.append(value)
+        rows.append(torch.stack(cols, dim=-1))
+    return torch.stack(rows, dim=-2)
+
+
+def timm_same_pads(h, w, kernel, stride, dilation):
+    from timm.layers.padding import pad_same_arg
+
+    return tuple(
+        int(p) for p in pad_same_arg([h, w], list(_pair(kernel)), list(_pair(stride)), list(_pair(dilation)))
+    )
+
+
+# cin, cout, kernel, stride, padding, dilation, groups, bias, (H, W)
+CONFIGS = [
+    (3, 4, 3, 1, 1, 1, 1, True, (7, 9)),
+    (4, 6, 3, 2, 1, 1, 2, False, (8, 8)),
+    (4, 4, 3, 1, 1, 1, 4, True, (5, 6)),  # depthwise
+    (4, 8, 3, 2, 1, 1, 4, True, (7, 7)),  # depthwise multiplier 2, odd input
+    (2, 3, (3, 5), (1, 2), (1, 2), 1, 1, True, (6, 9)),
+    (2, 3, 5, 2, 2, 2, 1, True, (9, 7)),  # dilation
+    (2, 3, 4, 1, "same", 1, 1, True, (6, 7)),  # even kernel: one more pixel after
+    (2, 3, (2, 3), 1, "same", (2, 1), 1, False, (5, 5)),
+    (2, 3, 3, 1, "valid", 1, 1, True, (5, 5)),
+    (2, 3, 7, 2, 3, 1, 1, True, (3, 4)),  # input smaller than the kernel
+    (2, 3, 3, 1, 3, 1, 1, True, (2, 2)),  # pad beyond the kernel's reach: all-hole outputs
+    (2, 2, 1, 1, 1, 1, 1, True, (3, 3)),  # 1x1 kernel with padding: the whole border is holes
+    (2, 3, 3, 3, 2, 1, 1, False, (1, 1)),
+    (2, 3, 3, 1, 0, 1, 1, True, (4, 4)),
+]
+
+
+def _grads(out, tensors, seed=0):
+    upstream = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(seed))
+    return torch.autograd.grad(out, tensors, upstream)
+
+
+def _check_against_reference(conv, x, pads):
+    x = x.clone().requires_grad_(True)
+    out = conv(x)
+    ref = reference_partial_conv(x, conv.weight, conv.bias, conv.stride, conv.dilation, conv.groups, pads)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    params = [x, conv.weight] + ([conv.bias] if conv.bias is not None else [])
+    for got, want in zip(_grads(out, params), _grads(ref, params), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cin,cout,kernel,stride,padding,dilation,groups,bias,size", CONFIGS)
+def test_matches_reference_forward_and_backward(
+    cin, cout, kernel, stride, padding, dilation, groups, bias, size
+):
+    torch.manual_seed(0)
+    conv = PartialConv2d(cin, cout, kernel, stride, padding, dilation, groups, bias, dtype=torch.float64)
+    if bias:
+        nn.init.normal_(conv.bias)
+    x = torch.randn(2, cin, *size, dtype=torch.float64)
+    # torch's own split of the padding (odd pixel after for 'same') is the reference's pads.
+    pads = tuple(
+        nn.Conv2d(cin, cout, kernel, stride, padding, dilation, groups)._reversed_padding_repeated_twice
+    )
+    _check_against_reference(conv, x, pads)
+
+
+# cin, cout, kernel, stride, dilation, groups, bias, (H, W)
+TF_SAME_CONFIGS = [
+    (2, 3, 3, 2, 1, 1, True, (7, 8)),
+    (2, 3, (5, 4), (2, 3), (1, 2), 1, False, (9, 10)),
+    (4, 4, 5, 2, 1, 4, True, (8, 8)),  # timm's depthwise stride-2 'same'
+    (2, 3, 3, 2, 1, 1, True, (1, 2)),
+]
+
+
+@pytest.mark.parametrize("cin,cout,kernel,stride,dilation,groups,bias,size", TF_SAME_CONFIGS)
+def test_tf_same_matches_reference(cin, cout, kernel, stride, dilation, groups, bias, size):
+    torch.manual_seed(0)
+    conv = PartialConv2d(
+        cin, cout, kernel, stride, 0, dilation, groups, bias, tf_same=True, dtype=torch.float64
+    )
+    x = torch.randn(2, cin, *size, dtype=torch.float64)
+    _check_against_reference(conv, x, timm_same_pads(*size, kernel, stride, dilation))
+
+
+def test_interior_is_plain_conv_and_constant_image_stays_constant():
+    conv = PartialConv2d(1, 1, 3, padding=1, bias=False)
+    nn.init.ones_(conv.weight)
+    out = conv(torch.ones(1, 1, 5, 6))
+    # Re-weighting makes a constant image look the same at the border as inside (the paper's point).
+    torch.testing.assert_close(out, torch.full_like(out, 9.0))
+    plain = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    plain.weight = conv.weight
+    x = torch.randn(1, 1, 5, 6)
+    torch.testing.assert_close(conv(x)[..., 1:-1, 1:-1], plain(x)[..., 1:-1, 1:-1])
+
+
+def test_ratio_computed_once_per_size_not_per_batch(monkeypatch):
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[1:3])
+        return border_scaling(*args, **kwargs)
+
+    border_scaling = partial_conv.border_scaling
+    monkeypatch.setattr(partial_conv, "border_scaling", counting)
+    conv = PartialConv2d(2, 3, 3, padding=1)
+    for batch in (1, 4, 2, 7):
+        conv(torch.randn(batch, 2, 6, 6))
+    assert calls == [(6, 6)]
+    conv(torch.randn(3, 2, 6, 5))
+    conv(torch.randn(1, 2, 6, 5))
+    conv(torch.randn(1, 2, 6, 6))
+    assert calls == [(6, 6), (6, 5)]
+    conv.double()(torch.randn(2, 2, 6, 6, dtype=torch.float64))
+    assert calls == [(6, 6), (6, 5), (6, 6)]
+
+
+def test_no_state_dict_entries():
+    conv = PartialConv2d(2, 3, 3, padding=1)
+    conv(torch.randn(1, 2, 5, 5))
+    assert list(conv.state_dict()) == ["weight", "bias"]
+    assert list(conv.state_dict()) == list(nn.Conv2d(2, 3, 3, padding=1).state_dict())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_autocast_bf16_keeps_output_dtype(bias):
+    torch.manual_seed(0)
+    conv = PartialConv2d(3, 4, 3, padding=1, bias=bias)
+    x = torch.randn(2, 3, 6, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv(x)
+        plain_dtype = F.conv2d(x, conv.weight).dtype
+    assert out.dtype == plain_dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), conv(x), rtol=0.05, atol=0.05)
+    out.float().sum().backward()
+    assert conv.weight.grad.dtype == torch.float32
+
+
+def test_bf16_module_keeps_dtype():
+    conv = PartialConv2d(3, 4, 3, padding=1).to(torch.bfloat16)
+    assert conv(torch.randn(1, 3, 5, 5, dtype=torch.bfloat16)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_channels_last_follows_nn_conv2d(bias):
+    torch.manual_seed(0)
+    conv = PartialConv2d(4, 6, 3, stride=2, padding=1, bias=bias)
+    plain = nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=bias)
+    x = torch.randn(2, 4, 9, 8)
+    x_cl = x.to(memory_format=torch.channels_last)
+    out = conv(x_cl)
+    assert out.is_contiguous(memory_format=torch.channels_last) == plain(x_cl).is_contiguous(
+        memory_format=torch.channels_last
+    )
+    torch.testing.assert_close(out, conv(x))
+
+
+def test_deepcopy_and_pickle_drop_the_cache_and_agree():
+    conv = PartialConv2d(2, 3, 3, padding=1)
+    x = torch.randn(2, 2, 5, 5)
+    out = conv(x)
+    for clone in (copy.deepcopy(conv), pickle.loads(pickle.dumps(conv))):
+        assert clone._scaling_cache == {}
+        torch.testing.assert_close(clone(x), out)
+    assert len(conv._scaling_cache) == 1
+
+
+def test_rejects_other_padding_modes_and_explicit_tf_same_padding():
+    with pytest.raises(ValueError, match="padding_mode"):
+        PartialConv2d(2, 3, 3, padding=1, padding_mode="reflect")
+    with pytest.raises(ValueError, match="tf_same"):
+        PartialConv2d(2, 3, 3, padding=1, tf_same=True)
+
+
+@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
+def test_torch_compile(backend):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        PartialConv2d(2, 4, 3, padding=1), nn.ReLU(), PartialConv2d(4, 3, 3, stride=2, padding=1)
+    )
+    x = torch.randn(2, 2, 8, 8, requires_grad=True)
+    want = model(x)
+    (want_grad,) = torch.autograd.grad(want.sum(), x)
+    compiled = torch.compile(model, backend=backend, fullgraph=True)
+    for batch in (2, 3):
+        got = compiled(x[:batch])
+        torch.testing.assert_close(got, want[:batch])
+    (got_grad,) = torch.autograd.grad(compiled(x).sum(), x)
+    torch.testing.assert_close(got_grad, want_grad)
+
+
+def test_ddp_single_process():
+    import torch.distributed as dist
+
+    store = dist.HashStore()
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        conv = PartialConv2d(2, 3, 3, padding=1)
+        ddp = nn.parallel.DistributedDataParallel(conv)
+        x = torch.randn(2, 2, 5, 5)
+        ddp(x).sum().backward()
+        torch.testing.assert_close(ddp(x), conv(x))
+        assert conv.weight.grad is not None
+    finally:
+        dist.destroy_process_group()
