@@ -1,0 +1,152 @@
+"""Read and check the ``data`` config mapping (dict or OmegaConf DictConfig), filling in defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from padlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from padlib.errors import PadlibError
+
+DATASETS = ("imagenet", "folder", "fashion_mnist", "synthetic")
+# Default train/val crop side: the paper's 224 for photos; 32 for the small-image sets.
+_IMAGE_SIZE = {"imagenet": 224, "folder": 224, "fashion_mnist": 32, "synthetic": 32}
+# The paper resizes to 256 before the 224 centre crop; Fashion-MNIST is resized straight to the crop side.
+_RESIZE_RATIO = 256 / 224
+# Keys of the data config group that the training loop's DataLoader reads, not build_data.
+LOADER_KEYS = ("workers",)
+# Keys of the ``data`` group that configure the engine's DataLoader, not the datasets.
+LOADER_KEYS = ("workers",)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """How ``make_synthetic_imagefolder`` draws the synthetic dataset."""
+
+    num_classes: int = 4
+    train_per_class: int = 16
+    val_per_class: int = 8
+    size: int = 48
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """A checked ``data`` config."""
+
+    name: str
+    root: Path | None
+    image_size: int
+    resize_size: int
+    crop_scale: tuple[float, float]
+    hflip: bool
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    train_subset: int | None
+    val_subset: int | None
+    synthetic: SyntheticConfig
+
+
+def read_config(cfg: Mapping[str, Any]) -> DataConfig:
+    """The checked ``DataConfig`` of ``cfg``; PadlibError naming the first bad key."""
+    _known_keys({k: v for k, v in cfg.items() if k not in LOADER_KEYS}, DataConfig, "data")
+    name = cfg.get("name")
+    if name not in DATASETS:
+        raise PadlibError(f"data.name={name!r} is not a dataset; use one of {', '.join(DATASETS)}")
+    root = cfg.get("root")
+    image_size = _int(cfg, "image_size", _IMAGE_SIZE[name], minimum=1)
+    resize_default = image_size if name == "fashion_mnist" else round(image_size * _RESIZE_RATIO)
+    resize_size = _int(cfg, "resize_size", resize_default, minimum=1)
+    if resize_size < image_size:
+        raise PadlibError(
+            f"data.resize_size={resize_size} is below data.image_size={image_size}, so the centre crop "
+            "would pad the image; make resize_size >= image_size"
+        )
+    return DataConfig(
+        name=name,
+        root=Path(str(root)).expanduser() if root not in (None, "") else None,
+        image_size=image_size,
+        resize_size=resize_size,
+        crop_scale=_crop_scale(cfg.get("crop_scale", (0.08, 1.0))),
+        hflip=_bool(cfg, "hflip", True),
+        mean=_triple(cfg, "mean", IMAGENET_MEAN, positive=False),
+        std=_triple(cfg, "std", IMAGENET_STD, positive=True),
+        train_subset=_int(cfg, "train_subset", None, minimum=1),
+        val_subset=_int(cfg, "val_subset", None, minimum=1),
+        synthetic=_synthetic(cfg.get("synthetic") or {}),
+    )
+
+
+def _known_keys(cfg: Mapping[str, Any], schema: type, where: str, also: tuple[str, ...] = ()) -> None:
+    """Raise on a key that is neither a field of ``schema`` nor in ``also``: a typo would otherwise
+    silently change the experiment."""
+    valid = [f.name for f in fields(schema)] + list(also)
+    unknown = [str(k) for k in cfg if k not in valid]
+    if unknown:
+        raise PadlibError(
+            f"{where} has unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(valid)}"
+        )
+
+
+def _int(cfg: Mapping[str, Any], key: str, default: int | None, minimum: int, where: str = "data") -> Any:
+    """``cfg[key]`` as an int >= ``minimum`` (None allowed only when that is the default)."""
+    value = cfg.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PadlibError(f"{where}.{key}={value!r} must be an integer >= {minimum}")
+    return value
+
+
+def _bool(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
+    """``cfg[key]`` as a bool."""
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise PadlibError(f"data.{key}={value!r} must be true or false")
+    return value
+
+
+def _floats(value: Any) -> tuple[float, ...]:
+    """``value`` (a number or a sequence of numbers) as a tuple of floats; () if it is neither."""
+    if isinstance(value, int | float):
+        return (float(value),)
+    try:
+        return () if isinstance(value, str) else tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return ()
+
+
+def _crop_scale(value: Any) -> tuple[float, float]:
+    """RandomResizedCrop's [min, max] area fraction, 0 < min <= max <= 1."""
+    scale = _floats(value)
+    if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+        raise PadlibError(f"data.crop_scale={value!r} must be [min, max] area fractions, 0 < min <= max <= 1")
+    return scale  # type: ignore[return-value]
+
+
+def _triple(cfg: Mapping[str, Any], key: str, default: tuple[float, ...], positive: bool) -> Any:
+    """A per-channel (R, G, B) triple; one number means the same for all three channels."""
+    value = cfg.get(key, default)
+    values = _floats(value)
+    if len(values) not in (1, 3) or (positive and min(values) <= 0):
+        raise PadlibError(
+            f"data.{key}={value!r} must be one number or three (R, G, B)" + (", all > 0" if positive else "")
+        )
+    return values * 3 if len(values) == 1 else values
+
+
+def _synthetic(cfg: Mapping[str, Any]) -> SyntheticConfig:
+    """The checked ``data.synthetic`` sub-mapping."""
+    if not isinstance(cfg, Mapping):
+        raise PadlibError(
+            f"data.synthetic={cfg!r} must be a mapping of {', '.join(f.name for f in fields(SyntheticConfig))}"
+        )
+    _known_keys(cfg, SyntheticConfig, "data.synthetic")
+    return SyntheticConfig(
+        **{
+            f.name: _int(cfg, f.name, f.default, minimum=0 if f.name == "seed" else 1, where="data.synthetic")
+            for f in fields(SyntheticConfig)
+        }
+    )
