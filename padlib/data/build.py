@@ -95,16 +95,16 @@ def _fashion_mnist(c: DataConfig) -> Built:
     normalize = Normalize(c.mean, c.std)
     datasets = []
     for split in SPLITS:
-        images, targets = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        keep = _subset(c, split, targets.numpy())
+        images, targets = arrays[f"{split}_images"], arrays[f"{split}_labels"].numpy()
+        keep = _subset(c, split, targets)
         if keep is not None:
-            images, targets = images[torch.from_numpy(keep)], targets[torch.from_numpy(keep)]
+            images, targets = images[torch.from_numpy(keep)], targets[keep]
         if split == "train":
             geometry = RandomResizedCropFlip(c.image_size, c.crop_scale, c.hflip)
         else:
             # Deterministic, so done for all images in one batched call; items then only normalise.
             images, geometry = val_geometry(c.resize_size, c.image_size)(images), _identity
-        datasets.append(TensorImages(images, targets.numpy(), geometry, normalize))
+        datasets.append(TensorImages(images, targets, geometry, normalize))
     return datasets[0], datasets[1], list(FASHION_MNIST_CLASSES)
 
 
