@@ -34,3 +34,35 @@ def curve(final: float, epochs: int = 6) -> list[float]:
 def make_predictions(run: RunDir, pred: Sequence[int], target: Sequence[int], epoch: int = 1) -> None:
     """Store per-sample predictions for ``run``."""
     run.write_predictions(np.asarray(pred), np.asarray(target), epoch)
+
+
+TINY_ARCH = "test_resnet"  # timm's 0.4M-parameter ResNet: layer1..layer4 like torchvision's
+
+
+def synthetic_data_cfg(data_root: Path) -> dict[str, Any]:
+    """A 4-class synthetic ImageFolder config with 16 val images of 32x32."""
+    return {"name": "synthetic", "root": str(data_root), "workers": 0, "image_size": 32, "resize_size": 36,
+            "synthetic": {"num_classes": 4, "train_per_class": 2, "val_per_class": 4, "size": 40, "seed": 0}}
+
+
+def make_model_run(root: Path, data_root: Path, padding: str, seed: int, pred: Sequence[int] | None = None,
+                   arch: str = TINY_ARCH, top1: Sequence[float] = (40.0, 50.0)) -> RunDir:
+    """A completed run with a real (randomly initialised) best checkpoint and, given ``pred``, predictions."""
+    import torch
+
+    from padlib.checkpoint import save_checkpoint
+    from padlib.data import build_data
+    from padlib.models import build_model
+
+    data = synthetic_data_cfg(data_root)
+    cfg = {"model": {"name": arch, "source": "timm" if arch == TINY_ARCH else "torchvision"},
+           "padding": {"mode": padding}, "data": data, "trainer": {"epochs": len(top1)}, "seed": seed}
+    run = make_run(root, arch, padding, seed, top1, config=cfg)
+    torch.manual_seed(seed)
+    model = build_model(arch, 4, padding, cfg["model"]["source"])
+    save_checkpoint({"model": model.state_dict(), "arch": arch, "padding": padding, "config": cfg},
+                    run.best_checkpoint)
+    if pred is not None:
+        target = build_data({k: v for k, v in data.items() if k != "workers"}).val.targets
+        make_predictions(run, pred, target)
+    return run

@@ -1,0 +1,187 @@
+"""Table 4 of the paper: each run's best weights evaluated under every padding mode, top-1 by
+(arch, train padding, test padding), diff against testing with the training padding."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from padlib.errors import PadlibError
+from padlib.report.collect import Sweep, group_order
+from padlib.report.evaluation import (
+    EvalOptions,
+    ValSets,
+    Weights,
+    data_config,
+    load_model,
+    resolve_device,
+    test_paddings,
+    weights_of_run,
+)
+from padlib.report.paper import CROSS_CSV, paper_summary
+from padlib.report.tables import RunValue, add_paper_columns, summarize_groups, summary_table
+from padlib.report.writers import Table, write_all
+
+KEYS = ("arch", "train_padding", "test_padding")
+
+
+@dataclass
+class CrossResult:
+    """Top-1 of every (weights, test padding) evaluated, and what went wrong on the way."""
+
+    values: dict[tuple[str, str, str], list[RunValue]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dataset: str = ""
+
+
+def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
+    """Evaluate each set of weights under each test padding; a file that fails is a warning, not an end."""
+    from padlib.checkpoint import load_checkpoint
+    from padlib.engine.amp import amp_dtype
+    from padlib.engine.loop import evaluate
+
+    device = resolve_device(opts.device)
+    dtype = amp_dtype(opts.amp, device)
+    paddings = test_paddings(opts.paddings, [w.train_padding for w in weights])
+    valsets = ValSets(opts.batch_size, opts.workers)
+    result = CrossResult()
+    bar = tqdm(total=len(weights) * len(paddings), desc="cross-testing", unit="eval", file=sys.stderr)
+    for w in weights:
+        top1: dict[str, float] = {}
+        try:
+            bundle, loader = valsets.get(data_config(w.data_cfg, opts.data_root, opts.limit))
+            ckpt = load_checkpoint(w.checkpoint)
+            for padding in paddings:
+                bar.set_postfix_str(f"{w.name} test={padding}")
+                model = load_model(w, ckpt, padding, bundle.num_classes).to(device)
+                top1[padding] = evaluate(model, loader, device, dtype).top1
+                bar.update(1)
+        except PadlibError as e:
+            result.warnings.append(f"{w.name}: left out of cross-testing: {e}")
+            bar.update(len(paddings) - len(top1))
+            continue
+        result.dataset = result.dataset or bundle.name
+        for padding, value in top1.items():
+            result.values.setdefault((w.arch, w.train_padding, padding), []).append(RunValue(w.name, w.seed, value))
+    bar.close()
+    if not result.values:
+        raise PadlibError("no weights could be evaluated: " + "; ".join(result.warnings))
+    if opts.limit:
+        result.notes.append(f"evaluated on a class-balanced subset of {opts.limit} val images (--limit)")
+    return result
+
+
+def same_padding_reference(key: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Table 4 compares each test padding with testing in the training padding."""
+    arch, train, test = key
+    return None if train == test else (arch, train, train)
+
+
+def cross_table(result: CrossResult, paper_dir: Path | None = None) -> Table:
+    """The cross-testing table, rows in the paper's order, same-padding testing first."""
+    ordered = {k: result.values[k] for k in sorted(result.values, key=lambda k: (
+        group_order(k[:2]), k[2] != k[1], group_order(k[::2])))}
+    rows = summarize_groups(ordered, KEYS, same_padding_reference, paired=True)
+    add_paper_columns(rows, paper_summary(paper_dir, CROSS_CSV), KEYS, ("mean", "diff"))
+    notes = [*result.notes,
+             "diff: mean minus the mean of the same weights tested with their training padding; 95% CI and "
+             "p from the paired t-test over runs (the same weights are measured under both paddings)."]
+    if any(r.get("paper_mean") is not None for r in rows):
+        notes.append("paper columns: the paper's Table 4 (resnet50, ImageNet-1k)")
+    title = f"Cross-testing: val top-1 (%) with another padding at test time, {result.dataset} (paper Table 4)"
+    return summary_table(title, rows, KEYS, paper_fields=("mean", "diff"), notes=notes)
+
+
+def write_cross(result: CrossResult, out_dir: Path, paper_dir: Path | None = None,
+                preamble: str = "") -> list[Path]:
+    """Write cross.csv, cross.md and cross.tex."""
+    return write_all([cross_table(result, paper_dir)], out_dir, "cross", ["cross.csv"], preamble)
+
+
+def cross_test_sweep(sweep: Sweep, opts: EvalOptions) -> CrossResult:
+    """Cross-test the best checkpoint of every run of ``sweep``."""
+    weights, warnings = [], list(sweep.warnings)
+    for run in sweep.runs:
+        try:
+            weights.append(weights_of_run(run))
+        except PadlibError as e:
+            warnings.append(f"{run.name}: left out of cross-testing: {e}")
+    if not weights:
+        raise PadlibError("no run can be cross-tested: " + "; ".join(warnings))
+    result = cross_evaluate(weights, opts)
+    result.warnings[:0] = warnings[len(sweep.warnings):]
+    if sweep.left_out_note():
+        result.notes.insert(0, sweep.left_out_note())
+    return result
+
+
+# The paper authors' released files name their partial-padding models "pd" + the torchvision name.
+PAPER_PREFIX = re.compile(r"^pd(?=(resnet|vgg))")
+
+
+def split_paper_arch(name: str) -> tuple[str, str | None]:
+    """(torchvision arch, training padding or None): the authors' ``pdresnet50`` is resnet50 with partial padding."""
+    return (PAPER_PREFIX.sub("", name), "partial") if PAPER_PREFIX.match(name) else (name, None)
+
+
+def weights_of_file(path: Path, ckpt: dict[str, Any], arch: str | None, train_padding: str | None,
+                    data: str | None, data_root: str | None, num_classes: int | None,
+                    source: str) -> tuple[Weights, list[str]]:
+    """``Weights`` for a single checkpoint file: ours, torchvision's or the paper authors'.
+
+    The architecture and training padding come from the options, else from the file (our ``arch``/
+    ``padding`` fields, or the authors' ``arch`` such as ``pdresnet50`` = resnet50 with partial padding).
+    """
+    notes = []
+    file_arch, file_padding = split_paper_arch(ckpt["arch"]) if isinstance(ckpt.get("arch"), str) else (None, None)
+    if file_padding is None and isinstance(ckpt.get("padding"), str):
+        file_padding = ckpt["padding"]
+    if arch:
+        arch, named_padding = split_paper_arch(arch)
+        file_padding = named_padding or file_padding
+    arch = arch or file_arch
+    if not arch:
+        raise PadlibError(f"{path}: the file does not name its architecture; give --arch (e.g. --arch resnet50)")
+    if not train_padding and not file_padding:
+        notes.append(f"{path}: no training padding recorded; assumed zero (torchvision's), set --train-padding")
+    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    data_cfg = val_data_config(path, data, data_root, cfg.get("data"))
+    seed = int(cfg.get("seed", 0)) if isinstance(cfg.get("seed", 0), int) else 0
+    w = Weights(path.name, arch, train_padding or file_padding or "zero", seed, path, data_cfg, num_classes, source)
+    return w, notes
+
+
+def val_data_config(path: Path, data: str | None, data_root: str | None, stored: Any) -> dict[str, Any]:
+    """The data config of a single file's val set: ``data`` is a dataset name or the data root itself;
+    otherwise the file's own config (ours), otherwise ImageNet. The root must then be known."""
+    from padlib.data import DATASETS
+
+    name = data if data in DATASETS else None
+    if data and name is None:
+        data_root = data_root or data  # a path: the ImageFolder tree holding train/ and val/
+    stored = dict(stored) if isinstance(stored, dict) else {}
+    cfg = stored if name is None and stored else {"name": name or "imagenet"}
+    if data_root is not None:
+        cfg["root"] = str(data_root)
+    if cfg["name"] in ("imagenet", "folder") and cfg.get("root") in (None, "", "???"):
+        raise PadlibError(f"{path}: where is the val data? give --data-root (the folder holding train/ and val/)")
+    return cfg
+
+
+def cross_test_checkpoint(path: Path, arch: str | None, train_padding: str | None, data: str | None,
+                          opts: EvalOptions, num_classes: int | None = None, source: str = "auto") -> CrossResult:
+    """Cross-test one checkpoint file under each test padding."""
+    from padlib.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    weights, notes = weights_of_file(path, ckpt, arch, train_padding, data, opts.data_root, num_classes, source)
+    del ckpt  # cross_evaluate reloads it; keep one copy of a large file in memory
+    result = cross_evaluate([weights], opts)
+    result.warnings[:0] = notes
+    return result
