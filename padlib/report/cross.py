@@ -55,8 +55,8 @@ def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
     for w in weights:
         top1: dict[str, float] = {}
         try:
+            ckpt = load_checkpoint(w.checkpoint)  # first: a bad file should not cost building the val set
             bundle, loader = valsets.get(data_config(w.data_cfg, opts.data_root, opts.limit))
-            ckpt = load_checkpoint(w.checkpoint)
             for padding in paddings:
                 bar.set_postfix_str(f"{w.name} test={padding}")
                 model = load_model(w, ckpt, padding, bundle.num_classes).to(device)

@@ -1,0 +1,308 @@
+#!/usr/bin/env python
+"""Reports of a padding sweep: the paper's Tables 1-4 and Figures 1, 3 and 4, plus audits of printed tables.
+
+    python evaluate.py tables  SWEEP_DIR [--out DIR] [--include-incomplete]   # Tables 2 and 3
+    python evaluate.py cross   SWEEP_DIR [--data-root PATH] [--paddings ...]  # Table 4
+    python evaluate.py eval    CHECKPOINT --data-root PATH [--arch NAME]      # Table 4 for one weight file
+    python evaluate.py figures SWEEP_DIR [--pairs zero:partial] [--layers ...]
+    python evaluate.py timing  BENCH_CSV                                       # Table 1
+    python evaluate.py audit   TABLE.csv [...]                                 # recompute a table's summary cells
+    python evaluate.py all     SWEEP_DIR                                       # tables + cross + figures
+
+Reports go to --out (default results/<name>/). Errors are one line on stderr and exit status 2;
+``all`` exits 1 when some reports failed and others were written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from padlib.errors import PadlibError
+
+REPO = Path(__file__).resolve().parent
+
+
+def default_out(args: argparse.Namespace, source: Path) -> Path:
+    """--out, or results/<name of the sweep or file>/ in the repository."""
+    return Path(args.out) if args.out else REPO / "results" / (source.stem if source.is_file() else source.resolve().name)
+
+
+def warn(messages: list[str]) -> None:
+    """Print warnings, one line each, on stderr."""
+    for m in messages:
+        print(f"warning: {m}", file=sys.stderr)
+
+
+def wrote(paths: list[Path]) -> None:
+    """Tell the user which files were written."""
+    for p in paths:
+        print(f"wrote {p}")
+
+
+def _load_sweep(args: argparse.Namespace, need_metrics: bool = True):
+    from padlib.report.collect import load_sweep
+
+    sweep = load_sweep(args.sweep, include_incomplete=args.include_incomplete, dataset=args.dataset,
+                       need_metrics=need_metrics)
+    warn(sweep.warnings)
+    if sweep.left_out_note():
+        print(sweep.left_out_note())
+    print(f"{args.sweep}: {len(sweep.runs)} runs of {sweep.dataset}")
+    return sweep
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    """Tables 2 and 3."""
+    from padlib.report.tables import write_tables
+
+    sweep = _load_sweep(args)
+    wrote(write_tables(sweep, default_out(args, Path(args.sweep)), args.paper_dir))
+    return 0
+
+
+def _eval_options(args: argparse.Namespace):
+    from padlib.report.evaluation import EvalOptions
+
+    return EvalOptions(paddings=args.paddings, data_root=args.data_root, batch_size=args.batch_size,
+                       workers=args.workers, device=args.device, amp=args.amp, limit=args.limit)
+
+
+def cmd_cross(args: argparse.Namespace) -> int:
+    """Table 4 for a sweep, or for one checkpoint with --checkpoint."""
+    if args.checkpoint:
+        return cmd_eval(args)
+    from padlib.report.cross import cross_test_sweep, write_cross
+
+    sweep = _load_sweep(args, need_metrics=False)
+    result = cross_test_sweep(sweep, _eval_options(args))
+    warn(result.warnings)
+    wrote(write_cross(result, default_out(args, Path(args.sweep)), args.paper_dir))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Table 4 for a single checkpoint file (ours, a torchvision weight file or the paper authors')."""
+    from padlib.report.cross import cross_test_checkpoint, write_cross
+
+    ckpt = Path(args.checkpoint)
+    result = cross_test_checkpoint(ckpt, args.arch, args.train_padding, args.data, _eval_options(args),
+                                   args.num_classes, args.source)
+    warn(result.warnings)
+    wrote(write_cross(result, default_out(args, ckpt), args.paper_dir))
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    """Figures 1, 3 and 4, activation maps and the border-artifact score."""
+    from padlib.report.figure_report import FigureOptions, make_figures
+
+    sweep = _load_sweep(args)
+    opts = FigureOptions(pairs=args.pairs, layers=args.layers, band=args.band, border_images=args.border_images,
+                         sheet_images=args.sheet_images, activation_images=args.activation_images,
+                         activations=not args.no_activations, data_root=args.data_root, device=args.device,
+                         batch_size=args.batch_size, workers=args.workers)
+    report = make_figures(sweep, default_out(args, Path(args.sweep)), opts)
+    warn(report.warnings)
+    print("\n".join(report.lines))
+    wrote(report.paths)
+    return 0
+
+
+def cmd_timing(args: argparse.Namespace) -> int:
+    """Table 1 from the padding benchmark's CSV."""
+    from padlib.report.timing import write_timing
+
+    src = Path(args.bench_csv)
+    wrote(write_timing(src, default_out(args, src), args.paper_dir))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Recompute the summary cells of printed tables."""
+    from padlib.report.table_audit import audit_table, findings_table, format_audit
+    from padlib.report.writers import write_all
+
+    audits, failed = [], 0
+    for path in args.tables:
+        try:
+            audits.append(audit_table(path))
+        except PadlibError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+    if not audits:
+        return 2
+    print("\n".join(format_audit(a) for a in audits))
+    if args.out:
+        wrote(write_all([findings_table(audits)], Path(args.out), "audit", ["audit.csv"]))
+    found = sum(len(a.findings) for a in audits)
+    return 1 if failed or (args.strict and found) else 0
+
+
+def cmd_all(args: argparse.Namespace) -> int:
+    """Tables, cross-testing and figures; a failing part does not stop the others."""
+    parts: list[tuple[str, Callable[[argparse.Namespace], int]]] = [
+        ("tables", cmd_tables), ("cross", cmd_cross), ("figures", cmd_figures)]
+    done, failed = [], []
+    for name, fn in parts:
+        print(f"== {name}")
+        try:
+            fn(args)
+            done.append(name)
+        except (PadlibError, OSError) as e:
+            print(f"error: {name}: {e}", file=sys.stderr)
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}; written: {', '.join(done) or 'nothing'}", file=sys.stderr)
+    return 0 if not failed else (1 if done else 2)
+
+
+def _paddings(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in text.split(","):
+        a, sep, b = item.partition(":")
+        if not sep or not a.strip() or not b.strip():
+            raise argparse.ArgumentTypeError(f"{item!r} is not A:B (e.g. zero:partial)")
+        pairs.append((a.strip(), b.strip()))
+    return pairs
+
+
+def _add_sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", metavar="SWEEP_DIR", help="folder holding run directories (any depth)")
+    p.add_argument("--out", help="report folder (default: results/<sweep name>/)")
+    p.add_argument("--include-incomplete", action="store_true",
+                   help="also report runs whose status is not 'completed'")
+    p.add_argument("--dataset", help="report only the runs of this dataset (needed when a sweep mixes several)")
+    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--paddings", type=_paddings, default=None,
+                   help="test paddings, comma-separated (default: zero,partial,reflect,replicate "
+                        "plus any training padding of the sweep)")
+    p.add_argument("--data-root", help="root of the val data, replacing the one in each run's config")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N val images")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2, help="data loader workers")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--amp", default="none", choices=("auto", "none", "bf16", "fp16"),
+                   help="autocast dtype for evaluation (default none: full precision)")
+
+
+def _add_figure_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pairs", type=_pairs, default=[("zero", "partial")],
+                   help="padding pairs A:B for the per-image analysis and activation maps (default zero:partial)")
+    p.add_argument("--layers", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=None,
+                   help="module names for activation maps and the border score (default: each ResNet "
+                        "stage / VGG block output)")
+    p.add_argument("--band", choices=("minmax", "std"), default="minmax",
+                   help="band around the mean convergence curve (default: min-max over seeds)")
+    p.add_argument("--border-images", type=int, default=256,
+                   help="val images for the border-artifact score (0: the whole val set)")
+    p.add_argument("--sheet-images", type=int, default=24, help="images on the per-image contact sheet")
+    p.add_argument("--activation-images", type=int, default=4, help="images shown in the activation maps")
+    p.add_argument("--no-activations", action="store_true",
+                   help="skip activation maps and the border score (no checkpoints or data needed)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per report."""
+    parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tables", help="Tables 2 and 3: best and last-5-epoch top-1 per arch and padding",
+                       description="Best-epoch (Table 2) and last-5-epoch (Table 3) val top-1 per arch and "
+                                   "padding: per-run values, mean, sample std, diff vs zero padding with "
+                                   "95%% Welch CI and p-value, beside the paper's numbers.")
+    _add_sweep_args(p)
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("cross", help="Table 4: evaluate each run's best checkpoint under every padding",
+                       description="Cross-testing (Table 4): each completed run's best weights evaluated with "
+                                   "every test padding; diff vs testing with the training padding.")
+    _add_sweep_args(p)
+    _add_eval_args(p)
+    p.add_argument("--checkpoint", help="cross-test this single checkpoint file instead of SWEEP_DIR's runs "
+                                        "(then give --data-root, and --arch unless the file names it)")
+    _add_single_args(p)
+    p.set_defaults(func=cmd_cross)
+
+    p = sub.add_parser("eval", help="evaluate one checkpoint file under several paddings",
+                       description="Evaluate one checkpoint (ours, a torchvision weight file, or the paper "
+                                   "authors' pdresnet50/pdvgg16_bn files) under each test padding.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("--out", help="report folder (default: results/<checkpoint name>/)")
+    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+    _add_eval_args(p)
+    _add_single_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("figures", help="Figures 1, 3, 4, activation maps and the border-artifact score",
+                       description="Convergence curves (Figure 3), mean top-1 bars (Figure 1), images one "
+                                   "padding always gets wrong and another always right (Figure 4), activation "
+                                   "maps and the border-artifact score.")
+    _add_sweep_args(p)
+    _add_figure_args(p)
+    p.add_argument("--data-root", help="root of the val data, replacing the one in each run's config")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("timing", help="Table 1 from scripts/bench_padding.py's CSV",
+                       description="The padding benchmark as Table 1: step times relative to zero padding, "
+                                   "beside the paper's relative numbers.")
+    p.add_argument("bench_csv", metavar="BENCH_CSV")
+    p.add_argument("--out", help="report folder (default: results/<csv name>/)")
+    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+    p.set_defaults(func=cmd_timing)
+
+    p = sub.add_parser("audit", help="recompute a printed table's summary cells from its runs",
+                       description="Recompute average/stdev/diff (and Table 1's relative_percent) from the "
+                                   "per-run cells; list every cell off by more than its printed rounding, "
+                                   "with the conventions it does match.")
+    p.add_argument("tables", nargs="+", metavar="TABLE.csv")
+    p.add_argument("--out", help="also write audit.csv/.md/.tex here")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any cell disagrees")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("all", help="tables + cross + figures",
+                       description="Everything about a sweep: tables, cross-testing and figures.")
+    _add_sweep_args(p)
+    _add_eval_args(p)
+    _add_figure_args(p)
+    p.set_defaults(func=cmd_all, checkpoint=None)
+    return parser
+
+
+def _add_single_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", help="architecture (default: the file's 'arch' field)")
+    p.add_argument("--train-padding", help="padding the weights were trained with (default: from the file)")
+    p.add_argument("--data", help="dataset name (imagenet, folder, fashion_mnist, synthetic) or the data root "
+                                   "itself (default: the checkpoint's own config, else imagenet)")
+    p.add_argument("--num-classes", type=int, help="classes of the model (default: the data's)")
+    p.add_argument("--source", default="auto", choices=("auto", "torchvision", "timm"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a PadlibError becomes ``error: <msg>`` on stderr and exit status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (PadlibError, OSError) as e:  # OSError: unreadable/unwritable paths, still one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The evaluate.py command line: each subcommand end to end, exit codes, one-line errors."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from report_fixtures import curve, make_run
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import evaluate  # noqa: E402
+
+PAPER = REPO / "results" / "paper"
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / "sweep"
+    for seed, final in enumerate((80.0, 81.0, 82.5)):
+        make_run(root, "resnet18", "zero", seed, curve(final))
+        make_run(root, "resnet18", "partial", seed, curve(final + 1.5))
+    make_run(root, "resnet18", "reflect", 0, curve(70.0, 2), status="failed")
+    return root
+
+
+def test_tables(sweep, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert evaluate.main(["tables", str(sweep), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "left out 1 run(s): resnet18/reflect/seed0 (status failed)" in printed
+    for name in ("best.csv", "last5.csv", "tables.md", "tables.tex"):
+        assert (out / name).stat().st_size > 100
+    with open(out / "best.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["padding"], r["n_runs"]) for r in rows] == [("zero", "3"), ("partial", "3")]
+    assert float(rows[1]["diff"]) == pytest.approx(1.5)
+    assert evaluate.main(["tables", str(sweep), "--out", str(out), "--include-incomplete"]) == 0
+    with open(out / "best.csv") as f:
+        assert [r["padding"] for r in csv.DictReader(f)] == ["zero", "partial", "reflect"]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda root: root.mkdir(), "no runs found"),
+    (lambda root: (make_run(root, "resnet18", "zero", 0, curve(80), dataset="a"),
+                   make_run(root, "resnet18", "zero", 1, curve(80), dataset="b")), "--dataset NAME"),
+])
+def test_errors_are_one_line(tmp_path, capsys, make, message):
+    root = tmp_path / "s"
+    make(root)
+    assert evaluate.main(["tables", str(root), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_traceback_from_the_script(tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "tables", str(tmp_path / "missing")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"error: {tmp_path / 'missing'}: no such directory"
+
+
+@pytest.mark.parametrize("command", ["tables", "cross", "eval", "figures", "timing", "audit", "all"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main([command, "--help"])
+    assert exc.value.code == 0 and "usage: evaluate.py" in capsys.readouterr().out
+
+
+def test_audit_paper_tables(capsys, tmp_path):
+    tables = [str(p) for p in sorted(PAPER.glob("table*.csv"))]
+    assert evaluate.main(["audit", *tables, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50/zero stdev: printed 0.086, recomputed 0.105170" in out
+    assert "table4_cross_testing.csv: 6 summary cells checked, 1 disagree" in out
+    with open(tmp_path / "audit.csv") as f:
+        assert len(list(csv.DictReader(f))) == 14 + 14 + 1
+    assert evaluate.main(["audit", str(PAPER / "table2_best_top1.csv"), "--strict"]) == 1
+    assert evaluate.main(["audit", str(PAPER / "table1_running_time.csv"), "--strict"]) == 0
+
+
+def test_audit_of_our_own_table(sweep, tmp_path, capsys):
+    """Our best.csv follows the standard conventions: the audit finds nothing in it."""
+    evaluate.main(["tables", str(sweep), "--out", str(tmp_path)])
+    capsys.readouterr()
+    assert evaluate.main(["audit", str(tmp_path / "best.csv"), "--strict"]) == 0
+    assert "0 disagree" in capsys.readouterr().out
+
+
+def test_timing(tmp_path, capsys):
+    bench = tmp_path / "bench.csv"
+    bench.write_text(
+        "arch,mode,device,size,batch,amp,channels_last,compile,steps,first_step_s,median_step_s,first_ratio,median_ratio\n"
+        "resnet50,zero,cpu,64,2,none,False,False,5,0.2,0.1,1.0,1.0\n"
+        "resnet50,partial,cpu,64,2,none,False,False,5,0.3,0.105,1.5,1.05\n"
+    )
+    assert evaluate.main(["timing", str(bench), "--out", str(tmp_path / "t")]) == 0
+    with open(tmp_path / "t" / "timing.csv") as f:
+        rows = {r["mode"]: r for r in csv.DictReader(f)}
+    assert float(rows["partial"]["first_percent"]) == pytest.approx(150.0)
+    assert float(rows["partial"]["median_percent"]) == pytest.approx(105.0)
+    assert rows["partial"]["paper_first_percent"] == "129.71" and rows["partial"]["paper_later_percent"] == "103.39"
+    assert rows["zero"]["paper_first_percent"] == "100"
+    assert "| resnet50 | partial |" in (tmp_path / "t" / "timing.md").read_text()
+    bench.write_text("a,b\n1,2\n")
+    assert evaluate.main(["timing", str(bench), "--out", str(tmp_path / "t")]) == 2
+    assert "not a bench_padding.py CSV" in capsys.readouterr().err
+
+
+def test_all_reports_what_it_can(sweep, tmp_path, capsys):
+    """No checkpoints in this sweep: cross-testing fails, tables and figures are still written; exit 1."""
+    out = tmp_path / "all"
+    code = evaluate.main(["all", str(sweep), "--out", str(out), "--no-activations", "--workers", "0"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "error: cross: no weights could be evaluated" in captured.err
+    assert "failed: cross; written: tables, figures" in captured.err
+    assert {"best.csv", "last5.csv", "convergence.png", "best_top1_bars.png"} <= {p.name for p in out.iterdir()}
