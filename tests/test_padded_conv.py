@@ -94,10 +94,10 @@ def test_where_defined_pad_input_is_f_pad(mode):
     torch.testing.assert_close(pad_input(x, (2, 1, 3, 0), mode), F.pad(x, (2, 1, 3, 0), mode=mode))
 
 
-@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
-def test_resnet_on_28x28_runs_with_1x1_maps(mode):
+def test_resnet_on_28x28_runs_with_1x1_maps():
     torch.manual_seed(0)
-    model = convert_padding(torchvision.models.resnet18(num_classes=10), mode)
-    out = model(torch.randn(2, 3, 28, 28))
-    out.sum().backward()
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    model = torchvision.models.resnet18(num_classes=10)
+    for mode in ("reflect", "circular", "replicate"):
+        out = convert_padding(model, mode)(torch.randn(2, 3, 28, 28))
+        out.sum().backward()
+        assert out.shape == (2, 10) and torch.isfinite(out).all(), mode
