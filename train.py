@@ -15,7 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from padlib.engine.distributed import env_rank
-from padlib.engine.trainer import train
 from padlib.errors import PadlibError
 
 log = logging.getLogger("padlib")
@@ -24,6 +23,8 @@ log = logging.getLogger("padlib")
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(cfg: DictConfig) -> None:
     """Resolve the config to plain data and hand it to the trainer."""
+    from padlib.engine.trainer import train  # heavy (torch); not needed for --cfg/--help
+
     try:
         plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         train(plain)

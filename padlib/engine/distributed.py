@@ -29,24 +29,27 @@ class DistInfo:
 
 def env_rank() -> int:
     """This process's global rank from the launcher's environment (0 when not launched in parallel)."""
-    for var in ("RANK", "SLURM_PROCID"):
+    for var in ("RANK", "SLURM_PROCID", "SUBMITIT_LOCAL_GLOBALID"):
         if var in os.environ:
             return int(os.environ[var])
     return 0
 
 
-def _export_slurm_env() -> None:
-    # submitit's helper maps SLURM_* onto the variables torch.distributed reads (MASTER_ADDR, RANK, ...)
-    if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+def _export_submitit_env() -> None:
+    # inside a submitit job (SLURM or local), submitit's helper maps its job environment onto the
+    # variables torch.distributed reads (MASTER_ADDR, RANK, WORLD_SIZE, ...)
+    if "RANK" in os.environ or "SUBMITIT_EXECUTOR" not in os.environ:
         return
     from submitit.helpers import TorchDistributedEnvironment
 
-    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    env = TorchDistributedEnvironment()
+    if env.world_size > 1:
+        env.export(set_cuda_visible_devices=False)
 
 
 def init_distributed(device_type: str) -> DistInfo:
     """Join the process group when launched by torchrun or SLURM; a no-op for a single process."""
-    _export_slurm_env()
+    _export_submitit_env()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()

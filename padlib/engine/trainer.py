@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -222,6 +223,7 @@ class Trainer:
             "val_loss": val.loss,
             "val_top1": val.top1,
             "val_top5": val.top5,
+            "val_images": val.count,
             "lr": self.optimizer.param_groups[0]["lr"],
             "epoch_time_s": seconds,
             "images_per_s": images_per_s,
@@ -338,6 +340,7 @@ def train(cfg: Mapping[str, Any]) -> str:
     if not dist.is_main:
         logging.getLogger().setLevel(logging.WARNING)
     if cfg["trainer"]["deterministic"]:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":

@@ -1,0 +1,174 @@
+"""Units of the engine, checkpointing and the run-directory contract (no training runs here)."""
+
+import json
+import math
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from padlib.checkpoint import load_checkpoint, load_weights, model_state_dict, rng_state, save_checkpoint, set_rng_state
+from padlib.engine.distributed import DistInfo
+from padlib.engine.loaders import EpochSampler, ShardSampler
+from padlib.engine.optim import lr_factor
+from padlib.engine.trainer import check_same_experiment
+from padlib.errors import PadlibError
+from padlib.rundir import RunDir, find_runs
+
+
+# --- samplers ------------------------------------------------------------------------------
+def test_epoch_sampler_is_deterministic_and_shards_are_disjoint():
+    world = 3
+    shards = [list(EpochSampler(100, 8, seed=5, dist=DistInfo(r, world))) for r in range(world)]
+    again = list(EpochSampler(100, 8, seed=5, dist=DistInfo(0, world)))
+    assert shards[0] == again
+    idx = [i for shard in shards for i, _ in shard]
+    assert len(idx) == len(set(idx)) == 96  # 100 // (8*3) = 4 batches of 8 per rank
+    assert all(len(s) == 32 for s in shards)
+
+
+def test_epoch_sampler_changes_order_per_epoch_and_resumes_mid_epoch():
+    s = EpochSampler(50, 5, seed=1, dist=DistInfo())
+    s.set_epoch(1)
+    e1 = list(s)
+    s.set_epoch(2)
+    e2 = list(s)
+    assert [i for i, _ in e1] != [i for i, _ in e2]
+    s.set_epoch(2, start_batch=3)
+    assert list(s) == e2[15:]
+    assert len(s) == 35
+
+
+@pytest.mark.parametrize("size,world", [(10, 3), (7, 2), (1, 4), (64, 4)])
+def test_shard_sampler_covers_every_index_exactly_once(size, world):
+    seen = [i for r in range(world) for i in ShardSampler(size, DistInfo(r, world))]
+    assert sorted(seen) == list(range(size))
+
+
+# --- schedule ------------------------------------------------------------------------------
+def test_step_schedule_is_the_papers():
+    f = lr_factor({"name": "step", "milestones": [30, 60, 90], "gamma": 0.1}, epochs=100)
+    assert f(0) == 1 and f(29.99) == 1
+    assert f(30) == pytest.approx(0.1) and f(59.5) == pytest.approx(0.1)
+    assert f(60) == pytest.approx(0.01) and f(99.9) == pytest.approx(0.001)
+
+
+def test_cosine_with_warmup():
+    f = lr_factor({"name": "cosine", "warmup_epochs": 2}, epochs=10)
+    assert f(0) < 0.01 and f(1) == pytest.approx(0.5, abs=1e-3)
+    assert f(2) == pytest.approx(1.0)
+    assert f(6) == pytest.approx(0.5)
+    assert f(10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_unknown_schedule_is_a_clear_error():
+    with pytest.raises(PadlibError, match="step, cosine"):
+        lr_factor({"name": "linear"}, 10)
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"epoch": 1, "w": torch.ones(3)}, path)
+
+    def crash(*a, **k):
+        raise OSError("disk died mid-rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        save_checkpoint({"epoch": 2, "w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary left behind
+
+
+def test_load_checkpoint_refuses_arbitrary_objects(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(PadlibError, match="evil.pt"):
+        load_checkpoint(path)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(PadlibError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(PadlibError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_foreign_checkpoint_formats_load(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    sd = model.state_dict()
+    paper_style = {"arch": "x", "best_prec1": 76.6, "state_dict": {f"module.{k}": v for k, v in sd.items()}}
+    for ckpt in (paper_style, {"model": sd}, sd):
+        assert model_state_dict(ckpt).keys() == sd.keys()
+        load_weights(model, ckpt, "file.pt")
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
+    with pytest.raises(PadlibError, match=r"file\.pt: weights do not fit.*another shape"):
+        load_weights(other, {"model": sd}, "file.pt")
+
+
+def test_rng_state_roundtrip_through_a_safe_checkpoint(tmp_path):
+    torch.manual_seed(3)
+    random.seed(3)
+    np.random.seed(3)
+    save_checkpoint({"rng": rng_state()}, tmp_path / "c.pt")
+    expected = (torch.rand(2), random.random(), np.random.rand())
+    set_rng_state(load_checkpoint(tmp_path / "c.pt")["rng"])
+    got = (torch.rand(2), random.random(), np.random.rand())
+    assert torch.equal(expected[0], got[0]) and expected[1:] == got[1:]
+
+
+# --- run directory -------------------------------------------------------------------------
+def _info(**kw):
+    base = dict(arch="resnet18", padding="zero", seed=0, dataset="synthetic", epochs=2, world_size=1,
+                status="running")
+    return {**base, **kw}
+
+
+def test_rundir_roundtrip_and_corrupt_metrics(tmp_path):
+    run = RunDir(tmp_path / "a" / "run1")
+    run.write_info(_info())
+    row = dict(epoch=1, val_top1=50.0, val_top5=90.0, val_loss=1.0, train_loss=1.2)
+    run.append_metrics(row)
+    with open(run.metrics_path, "a") as f:
+        f.write("{broken\n")
+    run.append_metrics({**row, "epoch": 2, "val_top1": 60.0})
+    with pytest.raises(PadlibError, match=r"metrics.jsonl:2: corrupt"):
+        run.read_metrics()
+    assert [r["epoch"] for r in run.read_metrics(strict=False)] == [1, 2]
+    run.truncate_metrics(1)
+    assert [r["val_top1"] for r in run.read_metrics()] == [50.0]
+    assert run.update_info(status="completed")["status"] == "completed"
+    assert find_runs(tmp_path) == [run]
+    run.write_predictions(np.array([1, -1]), np.array([1, 0]), epoch=2)
+    p = run.read_predictions()
+    assert p["epoch"] == 2 and p["pred"].tolist() == [1, -1]
+
+
+def test_rundir_rejects_foreign_run_json(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"arch": "x"}))
+    with pytest.raises(PadlibError, match="run.json"):
+        RunDir(tmp_path).read_info()
+    (tmp_path / "run.json").write_text("{")
+    with pytest.raises(PadlibError, match="not valid JSON"):
+        RunDir(tmp_path).read_info()
+
+
+def test_resume_refuses_another_experiment():
+    stored = {"seed": 0, "trainer": {"epochs": 3, "optim": {"lr": 0.1}}, "data": {"root": "/a", "workers": 2}}
+    same = {"seed": 0, "trainer": {"epochs": 3, "optim": {"lr": 0.1}}, "data": {"root": "/b", "workers": 8}}
+    check_same_experiment(stored, same, "runs/x")  # root and workers may change
+    other = {"seed": 0, "trainer": {"epochs": 3, "optim": {"lr": 0.2}}, "data": {"root": "/a", "workers": 2}}
+    with pytest.raises(PadlibError, match=r"trainer.optim.lr: 0.1 -> 0.2"):
+        check_same_experiment(stored, other, "runs/x")
+
+
+def test_pickle_free_checkpoint_has_no_omegaconf(tmp_path):
+    # the config goes in as a plain dict; a weights_only load must accept it
+    save_checkpoint({"config": {"a": [1, 2.5, "x", None], "b": {"c": True}}, "best": -math.inf}, tmp_path / "c.pt")
+    assert load_checkpoint(tmp_path / "c.pt")["config"]["b"]["c"] is True
