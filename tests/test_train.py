@@ -148,9 +148,10 @@ def test_class_folders_that_differ(tmp_path, data_root):
 
 
 def test_non_finite_loss_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path, data_root):
-    # lr jumps to 1e5 at epoch 2: the loss explodes there
+    # lr jumps from 0.02 to 2e5 at epoch 2: the loss explodes there
     run_dir = tmp_path / "r"
-    res = run(train_cmd(run_dir, data_root, "trainer.schedule.milestones=[1]", "trainer.schedule.gamma=1e6",
+    res = run(train_cmd(run_dir, data_root, "trainer.schedule.name=step", "trainer.schedule.milestones=[1]",
+                        "trainer.schedule.gamma=1e7",
                         "trainer.epochs=3"))
     _one_line_error(res, "non-finite")
     rd = RunDir(run_dir)
