@@ -161,6 +161,20 @@ def test_ones_image_and_kernel_give_taps_plus_bias_off_holes():
         torch.testing.assert_close(out, want, msg=f"size={size} pad={pad} k={kernel} s={stride} d={dilation}")
 
 
+@pytest.mark.parametrize(
+    "kernel,stride,padding,size",
+    [(3, 1, 1, (16, 17)), (3, 2, 1, (16, 17)), (7, 2, 3, (9, 12)), (3, 1, 1, (2, 9))],
+)
+def test_rescaled_strips_are_exactly_the_border(kernel, stride, padding, size):
+    """Only outputs with r != 1 are touched, each once: the speed of the layer rests on it."""
+    conv = PartialConv2d(1, 1, kernel, stride, padding)
+    scaling = partial_conv.border_scaling(conv, *size, torch.device("cpu"), torch.float32)
+    touched = torch.zeros(scaling.ratio.shape[-2:])
+    for rows, cols in scaling.strips:
+        touched[rows, cols] += 1
+    torch.testing.assert_close(touched, (scaling.ratio[0, 0] != 1).float())
+
+
 def test_interior_is_plain_conv_and_constant_image_stays_constant():
     conv = PartialConv2d(1, 1, 3, padding=1, bias=False)
     nn.init.ones_(conv.weight)

@@ -31,9 +31,10 @@ class BorderScaling:
 def _border_strips(off: Tensor) -> tuple[tuple[slice, slice], ...]:
     """Top, bottom, left and right strips covering the True entries of a border-only 2-D mask."""
     rows, cols = off.shape
-    # In-image tap counts are monotone towards each edge, so the rows (cols) with r != 1 are a
-    # leading and a trailing run.
-    row_off, col_off = off.any(1).tolist(), off.any(0).tolist()
+    # r is a row factor times a column factor, both >= 1 (0 on holes), and in-image tap counts only
+    # drop towards an edge: the border rows (cols) are a leading and a trailing run of rows (cols)
+    # that are off all along. Without an interior column every row is off: one strip, the whole map.
+    row_off, col_off = off.all(1).tolist(), off.all(0).tolist()
     top = next((i for i, o in enumerate(row_off) if not o), rows)
     bottom = rows - next((i for i, o in enumerate(reversed(row_off)) if not o), rows)
     left = next((i for i, o in enumerate(col_off) if not o), cols)
