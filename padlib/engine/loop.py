@@ -82,16 +82,19 @@ def train_one_epoch(
     model.train()
     loss_sum = torch.zeros((), device=ctx.device, dtype=torch.float64)
     correct = torch.zeros((), device=ctx.device, dtype=torch.float64)
+    pending = 0  # samples in loss_sum/correct not yet added to meters
 
     def flush() -> None:
-        nonlocal loss_sum, correct
+        nonlocal pending
         value = loss_sum.item()
         if not np.isfinite(value):
             raise NonFiniteLoss(f"non-finite training loss after {meters.steps} steps of this epoch")
         meters.loss_sum += value
         meters.correct += correct.item()
+        meters.count += pending
         loss_sum.zero_()
         correct.zero_()
+        pending = 0
 
     for batch in loader:
         meters.skipped += batch.skipped
@@ -110,11 +113,12 @@ def train_one_epoch(
         n = len(targets)
         loss_sum += loss.detach().double() * n
         correct += (logits.detach().argmax(1) == targets).sum()
-        meters.count += n
+        pending += n
         meters.steps += 1
         if meters.steps % check_every == 0:
             flush()
-        progress.update(n, loss=meters.loss_sum / max(meters.count, 1), lr=ctx.optimizer.param_groups[0]["lr"])
+        shown = {"loss": meters.loss_sum / meters.count} if meters.count else {}
+        progress.update(n, **shown, lr=ctx.optimizer.param_groups[0]["lr"])
         if should_stop():
             flush()
             return False

@@ -1,4 +1,4 @@
-"""Preemption: SIGUSR1/SIGTERM become a flag the loop polls between steps, so it can save a mid-epoch
+"""Preemption: SIGUSR1/SIGUSR2/SIGTERM become a flag the loop polls between steps, so it can save a mid-epoch
 checkpoint before the job goes away; then the launcher's own handler (submitit's requeue) takes over."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import NoReturn
 
 log = logging.getLogger("padlib")
 
-SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+# SLURM/submitit warn with SIGUSR2 by default (SUBMITIT_PREEMPT_SIGNAL), many clusters with SIGUSR1,
+# and SIGTERM comes at the end of a time limit or a preemption.
+SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
 
 
 class PreemptionHandler:

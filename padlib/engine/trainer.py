@@ -294,6 +294,7 @@ class Trainer:
                 finished = train_one_epoch(
                     model, self.train_loader, ctx, meters, progress,
                     lambda: any_rank(self.preemption.requested(), self.dist, self.device),
+                    check_every=log_every,
                 )
                 progress.close()
                 if not finished:

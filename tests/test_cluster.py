@@ -1,0 +1,88 @@
+"""Cluster paths on CPU: torchrun DDP (gloo), a submitit_local sweep, and a preempted, requeued job."""
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from padlib.data import make_synthetic_imagefolder
+from padlib.rundir import RunDir, find_runs
+from tests.train_helpers import run, start, train_cmd, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    # 3 classes x 15 val images = 45: not a multiple of the world size
+    return make_synthetic_imagefolder(tmp_path_factory.mktemp("synthetic"), num_classes=3, train_per_class=48,
+                                      val_per_class=15, size=40)
+
+
+def test_torchrun_two_processes_one_writer_every_val_image_once(tmp_path, data_root):
+    run_dir = tmp_path / "ddp"
+    cmd = train_cmd(run_dir, data_root, "trainer.epochs=1")
+    cmd[1:2] = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", cmd[1]]
+    res = run(cmd, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    rd = RunDir(run_dir)
+    info = rd.read_info()
+    assert info["world_size"] == 2 and info["status"] == "completed"
+    row = rd.read_metrics()[0]
+    assert row["val_images"] == 45
+    pred = rd.read_predictions()
+    assert (pred["pred"] >= 0).all() and (pred["target"] >= 0).all()
+    assert 100 * (pred["pred"] == pred["target"]).mean() == pytest.approx(row["val_top1"])
+    # only rank 0 wrote Hydra's files
+    assert sorted(p.name for p in (run_dir / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
+    assert res.stdout.count("epoch 1/1 train loss") == 1
+
+
+def _sweep_cmd(sweep_dir, data_root, *overrides):
+    cmd = train_cmd(sweep_dir / "unused", data_root, *overrides)
+    cmd = [c for c in cmd if not c.startswith("hydra.run.dir=")]
+    return [cmd[0], cmd[1], "-m", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}", *cmd[2:]]
+
+
+def test_submitit_local_sweep_completes_four_runs(tmp_path, data_root):
+    sweep = tmp_path / "sweep"
+    res = run(_sweep_cmd(sweep, data_root, "padding=zero,partial", "seed=1,2", "trainer.epochs=1"), timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    runs = find_runs(sweep)
+    names = sorted(str(r.path.relative_to(sweep)) for r in runs)
+    assert names == ["resnet18/partial/seed1", "resnet18/partial/seed2", "resnet18/zero/seed1", "resnet18/zero/seed2"]
+    assert all(r.read_info()["status"] == "completed" for r in runs)
+
+
+def test_preempted_submitit_job_is_requeued_and_resumes(tmp_path, data_root):
+    sweep = tmp_path / "sweep"
+    proc = start(_sweep_cmd(sweep, data_root, "padding=partial", "trainer.epochs=3"), tmp_path / "launcher.log")
+
+    def job_log():
+        logs = sorted((sweep / ".submitit").glob("*/*_0_log.out")) if (sweep / ".submitit").is_dir() else []
+        return logs[0] if logs else None
+
+    wait_for(lambda: job_log() is not None and "epoch 2/3 [3/" in job_log().read_text(), timeout=300,
+             what="the job to reach epoch 2")
+    controller = job_log().parent.name
+    task = subprocess.run(["pgrep", "-P", controller], capture_output=True, text=True).stdout.split()
+    assert len(task) == 1, f"expected one task under submitit's controller {controller}: {task}"
+    subprocess.run(["kill", f"-{signal.SIGUSR2.name[3:]}", task[0]], check=True)  # what SLURM sends before the end
+    assert proc.wait(timeout=600) == 0, (tmp_path / "launcher.log").read_text()[-3000:]
+    text = job_log().read_text()
+    assert "saved a mid-epoch checkpoint (epoch 2" in text
+    assert "Requeued job" in text and "resuming" in text
+    rd = find_runs(sweep)[0]
+    info = rd.read_info()
+    assert info["status"] == "completed" and info["resumes"] == 1
+    assert [r["epoch"] for r in rd.read_metrics()] == [1, 2, 3]
+
+
+def test_sweep_listing_shows_what_would_be_submitted():
+    res = run([sys.executable, "scripts/list_sweep.py", "experiment=paper_sweep"])
+    assert res.returncode == 0, res.stderr
+    jobs = [line for line in res.stdout.splitlines() if line.startswith("#")]
+    assert len(jobs) == 100
+    assert "model=vgg16_bn padding=zero seed=1" in jobs[0]
+    assert "sweeps/paper_imagenet/vgg16_bn/zero/seed1" in res.stdout
