@@ -43,15 +43,18 @@ def wrote(paths: list[Path]) -> None:
 
 
 def _load_sweep(args: argparse.Namespace, need_metrics: bool = True):
+    """The sweep's usable runs, loaded (and its warnings printed) once per command, ``all`` included."""
     from padlib.report.collect import load_sweep
 
-    sweep = load_sweep(args.sweep, include_incomplete=args.include_incomplete, dataset=args.dataset,
-                       need_metrics=need_metrics)
-    warn(sweep.warnings)
-    if sweep.left_out_note():
-        print(sweep.left_out_note())
-    print(f"{args.sweep}: {len(sweep.runs)} runs of {sweep.dataset}")
-    return sweep
+    if getattr(args, "loaded_sweep", None) is None:
+        sweep = load_sweep(args.sweep, include_incomplete=args.include_incomplete, dataset=args.dataset,
+                           need_metrics=need_metrics)
+        warn(sweep.warnings)
+        if sweep.left_out_note():
+            print(sweep.left_out_note())
+        print(f"{args.sweep}: {len(sweep.runs)} runs of {sweep.dataset}")
+        args.loaded_sweep = sweep
+    return args.loaded_sweep
 
 
 def cmd_tables(args: argparse.Namespace) -> int:

@@ -112,7 +112,7 @@ def test_figures_end_to_end(model_sweep, tmp_path):
     assert {("zero", "layer1"), ("partial", "layer1")} <= set(border)
     assert all(float(r["mean"]) > 0 and r["n_runs"] == "2" for r in border.values())
     assert border[("zero", "layer1")]["diff"] == "" and border[("partial", "layer1")]["diff"] != ""
-    assert any("layer3" in w and "no interior" in w for w in report.warnings)  # 32 px input: 2x2 at layer3
+    assert any("layer3" in w and "no interior" in w and "in 4 run(s)" in w for w in report.warnings)  # 32 px: 2x2 at layer3
 
 
 def test_figures_without_data_still_draw_what_they_can(tmp_path):

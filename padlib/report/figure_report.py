@@ -112,7 +112,7 @@ def _per_image(a_runs: list[Run], b_runs: list[Run], out: Path, opts: FigureOpti
     report.lines.append(summary_line(flips))
     if bundle is not None:
         shown = flips.a_wrong_b_right[: opts.sheet_images]
-        title = (f"{arch}: every {a} run wrong, every {b} run right ({len(flips.a_wrong_b_right)} images; "
+        title = (f"{arch}: every {a} run wrong, every {b} run right ({len(flips.a_wrong_b_right)} image(s); "
                  f"{len(flips.b_wrong_a_right)} the other way). Caption: true class / {a} predictions")
         report.paths.append(contact_sheet(flips, shown, bundle.val_image, name, out / f"{stem}.png", title))
     return flips
@@ -182,7 +182,8 @@ def _activation_figure(flips: Flips, out: Path, opts: FigureOptions, data: _Data
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{flips.arch}: channel-mean |activation|, {flips.a} vs {flips.b} (seed "
-                 f"{flips.a_runs[0].seed} / {flips.b_runs[0].seed}); {chosen}", fontsize=8)
+                 f"{flips.a_runs[0].seed} / {flips.b_runs[0].seed}); {chosen}\n"
+                 "one colour scale per image and layer, shared by the two paddings", fontsize=8)
     fig.tight_layout()
     path = save(fig, out / f"activations_{flips.arch}_{flips.a}_vs_{flips.b}.png")
     report.paths.append(path)
@@ -205,6 +206,7 @@ def _border(sweep: Sweep, out: Path, opts: FigureOptions, data: _Data, report: F
     """The border-artifact score of every run at each layer, summarised per (arch, padding, layer)."""
     device = resolve_device(opts.device)
     values: dict[tuple[str, str, str], list[RunValue]] = {}
+    unscored: dict[tuple[str, str], int] = {}  # (arch, layer) -> runs whose maps there have no interior
     for run in sweep.runs:
         def score(run: Run = run) -> None:
             bundle, model, layers = _model_of(run, opts, data)
@@ -214,8 +216,11 @@ def _border(sweep: Sweep, out: Path, opts: FigureOptions, data: _Data, report: F
                 if np.isfinite(s):
                     values.setdefault((run.arch, run.padding, layer), []).append(RunValue(run.name, run.seed, s))
                 else:
-                    report.warnings.append(f"{run.name} {layer}: feature maps under 3x3, no interior: no score")
+                    unscored[(run.arch, layer)] = unscored.get((run.arch, layer), 0) + 1
         _attempt(report, f"{run.name}: border score", score)
+    for (arch, layer), n in unscored.items():
+        report.warnings.append(f"{arch} {layer}: feature maps smaller than 3x3 (no interior) in {n} run(s); "
+                               "no border score there (larger images would have one)")
     if not values:
         raise PadlibError("no run could be scored")
     layer_order = {}

@@ -48,7 +48,8 @@ def curve_band(curves: list[np.ndarray], band: str) -> tuple[np.ndarray, np.ndar
     mean = np.nanmean(grid, axis=0)
     if band == "std":
         counts = (~np.isnan(grid)).sum(axis=0)
-        std = np.where(counts > 1, np.nanstd(grid, axis=0, ddof=1) if len(curves) > 1 else 0.0, 0.0)
+        dev = np.where(np.isnan(grid), 0.0, grid - mean)
+        std = np.sqrt((dev**2).sum(axis=0) / np.maximum(counts - 1, 1))  # 0 where a single run has the epoch
         low, high = mean - std, mean + std
     else:
         low, high = np.nanmin(grid, axis=0), np.nanmax(grid, axis=0)
@@ -73,7 +74,7 @@ def convergence_figure(sweep: Sweep, path: Path, band: str = "minmax") -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
     band_label = "min-max" if band == "minmax" else "±1 std"
     for ax, arch in zip(axes.flat, archs, strict=False):
-        top = []
+        means = []
         for (a, padding), runs in groups.items():
             if a != arch:
                 continue
@@ -82,13 +83,13 @@ def convergence_figure(sweep: Sweep, path: Path, band: str = "minmax") -> Path:
             ax.plot(epochs, mean, color=color, lw=1.6, label=f"{padding} (n={len(runs)})")
             if len(runs) > 1:
                 ax.fill_between(epochs, low, high, color=color, alpha=0.18, lw=0)
-            top.append(np.nanmax(high))
+            means.append(mean)
         ax.set_title(arch)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("val top-1 (%)")
         ax.grid(alpha=0.3)
-        _zoom_to_top(ax, top)
+        _zoom_past_start(ax, means)
         ax.legend(fontsize=8, loc="lower right")
     for ax in axes.flat[len(archs):]:
         ax.set_visible(False)
@@ -97,13 +98,16 @@ def convergence_figure(sweep: Sweep, path: Path, band: str = "minmax") -> Path:
     return save(fig, path)
 
 
-def _zoom_to_top(ax: plt.Axes, tops: list[float]) -> None:
-    """Show the upper part of the curves, where the paddings differ, as the paper's Figure 3 does."""
-    if not tops:
+def _zoom_past_start(ax: plt.Axes, means: list[np.ndarray]) -> None:
+    """On long runs, leave out the first tenth of training from the y-range so the end, where the paddings
+    differ, is readable (as in the paper's Figure 3); short runs are shown whole."""
+    length = max((len(m) for m in means), default=0)
+    if length < 10:
         return
+    start = length // 10
+    low = min(float(np.nanmin(m[start:])) for m in means if len(m) > start) - 2.0
     y0, y1 = ax.get_ylim()
-    best = max(tops)
-    ax.set_ylim(max(y0, best - max(25.0, 0.35 * (best - y0))), min(100.0, y1 + 0.5))
+    ax.set_ylim(max(y0, low), min(100.0, y1))
 
 
 def bar_figure(rows: list[dict], path: Path, title: str) -> Path:

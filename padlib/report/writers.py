@@ -136,7 +136,8 @@ def to_latex(table: Table) -> str:
     lines += [" & ".join(latex_escape(x) for x in _shown_cells(table, r)) + r" \\" for r in table.rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     if table.notes:
-        lines.append(r"\par\smallskip\footnotesize " + " ".join(latex_escape(n) for n in table.notes))
+        sentences = (n if n.endswith(".") else n + "." for n in table.notes)
+        lines.append(r"\par\smallskip\footnotesize " + " ".join(latex_escape(n) for n in sentences))
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
