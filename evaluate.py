@@ -77,6 +77,8 @@ def cmd_cross(args: argparse.Namespace) -> int:
     """Table 4 for a sweep, or for one checkpoint with --checkpoint."""
     if args.checkpoint:
         return cmd_eval(args)
+    if not args.sweep:
+        raise PadlibError("give SWEEP_DIR, or --checkpoint FILE to cross-test one weight file")
     from padlib.report.cross import cross_test_sweep, write_cross
 
     sweep = _load_sweep(args, need_metrics=False)
@@ -176,8 +178,9 @@ def _pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _add_sweep_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep", metavar="SWEEP_DIR", help="folder holding run directories (any depth)")
+def _add_sweep_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    p.add_argument("sweep", metavar="SWEEP_DIR", nargs="?" if optional else None,
+                   help="folder holding run directories (any depth)")
     p.add_argument("--out", help="report folder (default: results/<sweep name>/)")
     p.add_argument("--include-incomplete", action="store_true",
                    help="also report runs whose status is not 'completed'")
@@ -230,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cross", help="Table 4: evaluate each run's best checkpoint under every padding",
                        description="Cross-testing (Table 4): each completed run's best weights evaluated with "
                                    "every test padding; diff vs testing with the training padding.")
-    _add_sweep_args(p)
+    _add_sweep_args(p, optional=True)
     _add_eval_args(p)
     p.add_argument("--checkpoint", help="cross-test this single checkpoint file instead of SWEEP_DIR's runs "
                                         "(then give --data-root, and --arch unless the file names it)")

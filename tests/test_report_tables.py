@@ -120,7 +120,7 @@ def test_include_incomplete(sweep_dir):
     assert any("included unfinished" in n for n in best_table(sweep).notes)
 
 
-def test_corrupt_metrics_line_is_skipped(sweep_dir):
+def test_corrupt_metrics_line_is_skipped(sweep_dir, tmp_path):
     path = sweep_dir / "resnet18" / "zero" / "seed0" / "metrics.jsonl"
     lines = path.read_text().splitlines()
     lines[-1] = lines[-1][:20]  # the best epoch's line is cut short
@@ -131,6 +131,8 @@ def test_corrupt_metrics_line_is_skipped(sweep_dir):
     assert any(f"{path}:{len(lines)}: corrupt line" in w for w in sweep.warnings)
     rows = {(r["arch"], r["padding"]): r for r in best_table(sweep).rows}
     assert rows[("resnet18", "zero")]["run1"] == ZERO[0] - 1  # best of the epochs still readable
+    write_tables(sweep, tmp_path / "out")
+    assert f"{path}:2: corrupt line" in (tmp_path / "out" / "tables.md").read_text()
 
 
 def test_mixed_datasets(tmp_path):

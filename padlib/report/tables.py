@@ -163,4 +163,6 @@ def write_tables(sweep: Sweep, out_dir: Path, paper_dir: Path | None = None) -> 
     tables = [best_table(sweep, paper_dir), last5_table(sweep, paper_dir)]
     preamble = (f"# Padding sweep {sweep.root}\n\n{len(sweep.runs)} runs, dataset {sweep.dataset}. "
                 "Top-1 accuracy in percent.\n")
+    if sweep.warnings:
+        preamble += "\nWhile reading the sweep:\n\n" + "".join(f"- {w}\n" for w in sweep.warnings)
     return write_all(tables, out_dir, "tables", ["best.csv", "last5.csv"], preamble)
