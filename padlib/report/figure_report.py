@@ -3,6 +3,7 @@ still drawn when a part fails (a missing val set only costs the image-based part
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from padlib.errors import PadlibError
 from padlib.report.activations import activation_maps, border_scores, check_layers, default_layers
@@ -172,10 +174,11 @@ def _activation_figure(flips: Flips, out: Path, opts: FigureOptions, data: _Data
         ax.set_title(f"#{int(i)}", fontsize=7)
         for c, layer in enumerate(layers):
             pair = [per_padding[0][layer][r], per_padding[1][layer][r]]
-            vmax = max(float(m.max()) for m in pair) or 1.0  # one scale per pair: magnitudes compare
             for k, (m, padding) in enumerate(zip(pair, (flips.a, flips.b), strict=True)):
                 ax = axes[r, 1 + 2 * c + k]
-                ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest")
+                # each map on its own scale: differently trained models differ in overall magnitude, and
+                # what is compared here is where the activation sits (the border score compares levels)
+                ax.imshow(m, cmap="viridis", vmin=0, vmax=float(m.max()) or 1.0, interpolation="nearest")
                 if r == 0:
                     ax.set_title(f"{layer}\n{padding}", fontsize=7)
     for ax in axes.flat:
@@ -183,7 +186,7 @@ def _activation_figure(flips: Flips, out: Path, opts: FigureOptions, data: _Data
         ax.set_yticks([])
     fig.suptitle(f"{flips.arch}: channel-mean |activation|, {flips.a} vs {flips.b} (seed "
                  f"{flips.a_runs[0].seed} / {flips.b_runs[0].seed}); {chosen}\n"
-                 "one colour scale per image and layer, shared by the two paddings", fontsize=8)
+                 "each map scaled from 0 to its own maximum", fontsize=8)
     fig.tight_layout()
     path = save(fig, out / f"activations_{flips.arch}_{flips.a}_vs_{flips.b}.png")
     report.paths.append(path)
@@ -207,7 +210,7 @@ def _border(sweep: Sweep, out: Path, opts: FigureOptions, data: _Data, report: F
     device = resolve_device(opts.device)
     values: dict[tuple[str, str, str], list[RunValue]] = {}
     unscored: dict[tuple[str, str], int] = {}  # (arch, layer) -> runs whose maps there have no interior
-    for run in sweep.runs:
+    for run in tqdm(sweep.runs, desc="border score", unit="run", file=sys.stderr):
         def score(run: Run = run) -> None:
             bundle, model, layers = _model_of(run, opts, data)
             scores = border_scores(model, layers, _border_batches(bundle, opts.border_images, opts.batch_size),
