@@ -33,7 +33,7 @@ def layer_mode(conv: nn.Conv2d) -> str:
 
 
 def converted_convs(model: nn.Module) -> list[str]:
-    """Names of the convs in ``model`` that padlib's layers implement (after a non-'zero' conversion)."""
+    """Names of the convs in ``model`` that are padlib layers (PartialConv2d or PaddedConv2d)."""
     return [
         name for name, module in model.named_modules() if isinstance(module, PartialConv2d | PaddedConv2d)
     ]

@@ -1,0 +1,213 @@
+"""Train-step time of each padding mode relative to zero padding (the paper's Table 1).
+
+Modes are interleaved in one process: every step runs each mode once (rotating which goes first),
+from the same initial weights on the same batch, so drifts in machine load hit all modes alike.
+A process-level warmup on throwaway copies of every mode comes first, so a mode's *first* step
+measures what the mode itself pays then (partial: computing its ratios r), not library start-up.
+The first step is the median over --first-repeats fresh copies per mode (one sample is too noisy);
+the last copy then runs --steps steady-state steps, whose median is reported.
+
+    python scripts/bench_padding.py --archs resnet50 vgg16_bn --size 224 --batch 32 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from padlib.models import build_model
+from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+COLUMNS = (
+    "arch",
+    "mode",
+    "device",
+    "size",
+    "batch",
+    "amp",
+    "channels_last",
+    "compile",
+    "threads",
+    "clock",
+    "first_repeats",
+    "steps",
+    "first_step_s",
+    "median_step_s",
+    "first_ratio",
+    "median_ratio",
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archs", nargs="+", default=["resnet50", "vgg16_bn"])
+    parser.add_argument("--modes", nargs="+", default=list(PADDING_MODES), choices=PADDING_MODES)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=30, help="timed steady-state steps per mode")
+    parser.add_argument(
+        "--first-repeats",
+        type=int,
+        default=3,
+        help="fresh models per mode whose first step is timed (median)",
+    )
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode on throwaway copies")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--amp", choices=AMP_DTYPES, default="none")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: process CPU time, steadier than wall time on a CPU shared with other jobs",
+    )
+    parser.add_argument("--out", type=Path, help="CSV path (default results/bench/padding_<device>.csv)")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.first_repeats < 1:
+        parser.error("--steps and --first-repeats must be at least 1")
+    if "zero" not in args.modes:
+        args.modes.insert(0, "zero")
+    if args.clock == "cpu" and torch.device(args.device).type != "cpu":
+        parser.error("--clock cpu only measures CPU devices")
+    return args
+
+
+def make_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace
+) -> Callable[[], None]:
+    """One SGD train step (forward, backward, update) of ``model`` on the fixed batch."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    forward = torch.compile(model) if args.compile else model
+    dtype = AMP_DTYPES[args.amp]
+    device_type = torch.device(args.device).type
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+            loss = nn.functional.cross_entropy(forward(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def timed(step: Callable[[], None], device: torch.device, clock: str) -> float:
+    """Seconds ``step`` takes on ``clock``, the device synchronised on both ends."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = now()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return now() - start
+
+
+def rotated(modes: list[str], i: int) -> list[str]:
+    """``modes`` starting at the ``i``-th, so no mode always runs first."""
+    i %= len(modes)
+    return modes[i:] + modes[:i]
+
+
+Times = dict[str, list[float]]
+
+
+def bench_arch(arch: str, args: argparse.Namespace) -> tuple[Times, Times]:
+    """First-step and steady-state step times per mode of ``arch``, modes interleaved."""
+    device = torch.device(args.device)
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    torch.manual_seed(0)
+    template = build_model(arch, padding="zero").to(device, memory_format=memory_format).train()
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device).to(memory_format=memory_format)
+    y = torch.randint(0, 1000, (args.batch,), device=device)
+
+    def fresh_step(mode: str) -> Callable[[], None]:
+        model = convert_padding(copy.deepcopy(template), mode)
+        # deepcopy leaves ratio caches empty, so a fresh partial model's first step computes r.
+        assert not any(m._scaling_cache for m in model.modules() if isinstance(m, PartialConv2d))
+        return make_step(model, x, y, args)
+
+    for mode in tqdm(args.modes, desc=f"{arch} warmup", leave=False):
+        step = fresh_step(mode)
+        for _ in range(args.warmup):
+            step()
+    first: Times = {mode: [] for mode in args.modes}
+    steps = {}
+    for i in tqdm(range(args.first_repeats), desc=f"{arch} first steps", leave=False):
+        for mode in rotated(args.modes, i):
+            steps[mode] = fresh_step(mode)
+            first[mode].append(timed(steps[mode], device, args.clock))
+    steady: Times = {mode: [] for mode in args.modes}
+    for i in tqdm(range(args.steps), desc=arch):
+        for mode in rotated(args.modes, i):
+            steady[mode].append(timed(steps[mode], device, args.clock))
+    return first, steady
+
+
+def summarise(
+    arch: str, first_times: Times, steady_times: Times, args: argparse.Namespace
+) -> list[dict[str, object]]:
+    """CSV rows of ``arch``: median first and steady step per mode and their ratios to zero padding."""
+    first = {mode: statistics.median(t) for mode, t in first_times.items()}
+    median = {mode: statistics.median(t) for mode, t in steady_times.items()}
+    return [
+        {
+            "arch": arch,
+            "mode": mode,
+            "device": args.device,
+            "size": args.size,
+            "batch": args.batch,
+            "amp": args.amp,
+            "channels_last": args.channels_last,
+            "compile": args.compile,
+            "threads": torch.get_num_threads(),
+            "clock": args.clock,
+            "first_repeats": args.first_repeats,
+            "steps": args.steps,
+            "first_step_s": round(first[mode], 5),
+            "median_step_s": round(median[mode], 5),
+            "first_ratio": round(first[mode] / first["zero"], 4),
+            "median_ratio": round(median[mode] / median["zero"], 4),
+        }
+        for mode in args.modes
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Benchmark every arch, print the ratios side by side and write the CSV."""
+    args = parse_args(argv)
+    torch.backends.cudnn.benchmark = True
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [row for arch in args.archs for row in summarise(arch, *bench_arch(arch, args), args)]
+    print(f"{'arch':<10} {'mode':<10} {'first s':>9} {'median s':>9} {'first/zero':>11} {'median/zero':>12}")
+    for r in rows:
+        print(
+            f"{r['arch']:<10} {r['mode']:<10} {r['first_step_s']:>9.4f} {r['median_step_s']:>9.4f} "
+            f"{r['first_ratio']:>11.3f} {r['median_ratio']:>12.3f}"
+        )
+    out = args.out or Path("results/bench") / f"padding_{torch.device(args.device).type}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
