@@ -111,7 +111,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, workers=args.workers)
     report = make_figures(sweep, default_out(args, Path(args.sweep)), opts)
     warn(report.warnings)
-    print("\n".join(report.lines))
+    if report.lines:
+        print("\n".join(report.lines))
     wrote(report.paths)
     return 0
 

@@ -124,7 +124,8 @@ def load_sweep(root: Path | str, include_incomplete: bool = False, dataset: str 
         raise PadlibError(f"{root}: no runs found (no run.json below it); is this a sweep directory?")
     runs = [r for r in (_read_run(d, root, warnings) for d in found) if r is not None]
     if not runs:
-        raise PadlibError(f"{root}: none of the {len(found)} run.json files below it is a padlib run")
+        first = warnings[0].removeprefix("skipped ") if warnings else ""
+        raise PadlibError(f"{root}: none of the {len(found)} run.json files below it is a padlib run (e.g. {first})")
     runs = _pick_dataset(root, runs, dataset)
     left_out: list[tuple[str, str]] = []
     kept = []
