@@ -12,6 +12,7 @@ from padlib.report.paper import paper_timing, read_rows
 from padlib.report.writers import Column, Table, write_all
 
 SETUP = ("device", "size", "batch", "amp", "channels_last", "compile")
+OPTIONAL_SETUP = ("threads", "clock")  # written by later versions of the benchmark
 REQUIRED = ("arch", "mode", *SETUP, "first_step_s", "median_step_s", "first_ratio", "median_ratio")
 
 
@@ -29,11 +30,12 @@ def timing_table(path: Path, paper_dir: Path | None = None) -> Table:
     if missing:
         raise PadlibError(f"{path}: not a bench_padding.py CSV; missing columns {', '.join(missing)}")
     paper = paper_timing(paper_dir)
+    setup = [*SETUP, *(k for k in OPTIONAL_SETUP if k in rows_in[0])]
     rows: list[dict[str, Any]] = []
     for line, r in enumerate(rows_in, 2):
         first, median = _float(r, "first_ratio", path, line), _float(r, "median_ratio", path, line)
         rows.append({
-            **{k: r[k] for k in ("arch", "mode", *SETUP)},
+            **{k: r[k] for k in ("arch", "mode", *setup)},
             "first_step_s": _float(r, "first_step_s", path, line),
             "median_step_s": _float(r, "median_step_s", path, line),
             "first_percent": 100 * first,
@@ -42,8 +44,8 @@ def timing_table(path: Path, paper_dir: Path | None = None) -> Table:
             "paper_first_percent": paper.get((r["arch"], r["mode"], "first" if r["mode"] != "zero" else "all")),
             "paper_later_percent": paper.get((r["arch"], r["mode"], "second_to_nth" if r["mode"] != "zero" else "all")),
         })
-    rows.sort(key=lambda r: (tuple(str(r[k]) for k in SETUP), group_order((r["arch"], r["mode"]))))
-    columns = [Column("arch", "text"), Column("mode", "text"), *(Column(k, "text") for k in SETUP),
+    rows.sort(key=lambda r: (tuple(str(r[k]) for k in setup), group_order((r["arch"], r["mode"]))))
+    columns = [Column("arch", "text"), Column("mode", "text"), *(Column(k, "text") for k in setup),
                Column("first_step_s"), Column("median_step_s"), Column("first_percent"), Column("median_percent"),
                Column("paper_first_percent"), Column("paper_later_percent")]
     display = [Column("arch", "text"), Column("mode", "text"),
@@ -56,9 +58,9 @@ def timing_table(path: Path, paper_dir: Path | None = None) -> Table:
                       render=lambda r: _pct(r["paper_first_percent"])),
                Column("paper_later_percent", header="paper later %",
                       render=lambda r: _pct(r["paper_later_percent"]))]
-    notes = ["first: the first train step of a fresh model (partial padding computes its mask ratios then); "
-             "later: median of the following steps. Percent of zero padding's time in the same setup, modes "
-             "interleaved in one process. A first step is a single measurement: noisy.",
+    notes = ["first: the first train step of a fresh model (partial padding computes its mask ratios then), "
+             "as scripts/bench_padding.py measured it; later: median of the following steps. Percent of zero "
+             "padding's time in the same setup.",
              "paper: Table 1 (ImageNet training, its hardware; zero padding timed over all iterations)."]
     return Table("Train-step time relative to zero padding (paper Table 1)", columns, rows, notes, display)
 
@@ -67,6 +69,7 @@ def _setup(r: dict[str, Any]) -> str:
     flags = [f"amp {r['amp']}" if r["amp"] not in ("none", "") else "fp32"]
     flags += ["channels_last"] if r["channels_last"] == "True" else []
     flags += ["compile"] if r["compile"] == "True" else []
+    flags += [f"{r['threads']} threads"] if r.get("threads") else []
     return f"{r['device']} {r['size']}px b{r['batch']} {' '.join(flags)}"
 
 
