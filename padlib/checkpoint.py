@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,11 +40,13 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise PadlibError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise PadlibError(f"{path}: refused to load, it holds more than weights ({first[:160]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise PadlibError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:160]})") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        text = str(e)
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if unsafe:  # a pickled object that is not a tensor/container: never executed
+            raise PadlibError(f"{path}: refused to load, it holds a {unsafe.group(1)} object, not just weights") from None
+        reason = "not a torch.save file" if "WeightsUnpickler" in text else (text.strip().splitlines() or [""])[0][:160]
+        raise PadlibError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(ckpt, dict):
         raise PadlibError(f"{path}: expected a dict checkpoint, found {type(ckpt).__name__}")
     return ckpt
@@ -60,12 +63,11 @@ def model_state_dict(ckpt: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         sd = ckpt
     out = {}
     for key, value in sd.items():
-        if not isinstance(value, torch.Tensor):
-            continue
-        for prefix in ("module.", "_orig_mod."):  # DataParallel/DDP and torch.compile wrappers
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        out[key] = value
+        if isinstance(value, torch.Tensor):
+            # DataParallel/DDP and torch.compile wrappers, around the whole model or (pytorch/examples'
+            # VGG recipe) around a part of it: features.module.0.weight
+            parts = [p for p in key.split(".") if p not in ("module", "_orig_mod")]
+            out[".".join(parts)] = value
     return out
 
 

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from padlib.checkpoint import load_checkpoint, load_weights, model_state_dict, rng_state, save_checkpoint, set_rng_state
+from padlib.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    model_state_dict,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from padlib.engine.distributed import DistInfo
 from padlib.engine.loaders import EpochSampler, ShardSampler
 from padlib.engine.optim import lr_factor
@@ -91,10 +98,10 @@ def test_load_checkpoint_refuses_arbitrary_objects(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"x": Evil()}, path)
-    with pytest.raises(PadlibError, match="evil.pt"):
+    with pytest.raises(PadlibError, match="evil.pt: refused to load"):
         load_checkpoint(path)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(PadlibError, match="junk.pt"):
+    with pytest.raises(PadlibError, match="junk.pt: not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(PadlibError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -104,7 +111,9 @@ def test_foreign_checkpoint_formats_load(tmp_path):
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     sd = model.state_dict()
     paper_style = {"arch": "x", "best_prec1": 76.6, "state_dict": {f"module.{k}": v for k, v in sd.items()}}
-    for ckpt in (paper_style, {"model": sd}, sd):
+    examples_vgg = {"state_dict": {k.replace("0.", "0.module.", 1): v for k, v in sd.items()}}
+    assert "0.module.weight" in examples_vgg["state_dict"]
+    for ckpt in (paper_style, examples_vgg, {"model": sd}, sd):
         assert model_state_dict(ckpt).keys() == sd.keys()
         load_weights(model, ckpt, "file.pt")
     other = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
