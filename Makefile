@@ -4,6 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.padlib-installed
 DEVICE ?= cpu
+# make demo: the CPU preset (minutes); make demo DEVICE=cuda: the slower, closer-to-the-paper preset
+ifeq ($(DEVICE),cpu)
+DEMO := demo
+DEMO_OUT := results/fashion_mnist
+else
+DEMO := demo_gpu
+DEMO_OUT := results/fashion_mnist_gpu
+endif
 
 .PHONY: venv data test lint demo bench
 
@@ -27,7 +35,10 @@ test: venv data lint
 	$(PY) -m pytest
 
 demo: venv data
-	$(PY) scripts/demo.py --device $(DEVICE)
+	$(PY) train.py experiment=$(DEMO) trainer.device=$(DEVICE)
+	$(PY) evaluate.py all sweeps/$(DEMO)_fashion_mnist --out $(DEMO_OUT) --device $(DEVICE)
+	@cat $(DEMO_OUT)/tables.md $(DEMO_OUT)/cross.md $(DEMO_OUT)/border_score.md
+	@echo; echo "figures:"; ls -1 $(DEMO_OUT)/*.png
 
 bench: venv
 	$(PY) scripts/bench_padding.py

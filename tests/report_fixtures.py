@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats as sps
 
 from padlib.rundir import RunDir
 
@@ -66,3 +69,13 @@ def make_model_run(root: Path, data_root: Path, padding: str, seed: int, pred: S
         target = build_data({k: v for k, v in data.items() if k != "workers"}).val.targets
         make_predictions(run, pred, target)
     return run
+
+
+def welch_by_hand(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float]:
+    """Welch's difference of means, its 95% CI and two-sided p from the textbook formulas."""
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    d = statistics.mean(a) - statistics.mean(b)
+    q = sps.t.ppf(0.975, df)
+    return d, d - q * se, d + q * se, 2 * sps.t.sf(abs(d / se), df)

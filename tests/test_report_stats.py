@@ -4,19 +4,10 @@ import math
 import statistics
 
 import pytest
+from report_fixtures import welch_by_hand
 from scipy import stats as sps
 
 from padlib.report.stats import describe, is_missing
-
-
-def welch_by_hand(a, b):
-    """Welch's difference of means, 95% CI and two-sided p from the textbook formulas."""
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    d = statistics.mean(a) - statistics.mean(b)
-    q = sps.t.ppf(0.975, df)
-    return d, d - q * se, d + q * se, 2 * sps.t.sf(abs(d / se), df)
 
 
 def test_mean_and_sample_std():

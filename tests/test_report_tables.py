@@ -1,12 +1,10 @@
 """Tables 2 and 3 from hand-made sweeps: every cell checked against independent computations."""
 
 import csv
-import math
 import statistics
 
 import pytest
-from report_fixtures import curve, make_run
-from scipy import stats as sps
+from report_fixtures import curve, make_run, welch_by_hand
 
 from padlib.errors import PadlibError
 from padlib.report.collect import load_sweep
@@ -14,16 +12,6 @@ from padlib.report.tables import best_table, last5_table, write_tables
 
 ZERO = [80.0, 81.0, 82.5]
 PARTIAL = [82.0, 83.0, 83.5]
-
-
-def welch(a, b):
-    """Welch's diff, 95% CI and p from the textbook formulas."""
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    d = statistics.mean(a) - statistics.mean(b)
-    q = sps.t.ppf(0.975, df)
-    return d, d - q * se, d + q * se, 2 * sps.t.sf(abs(d / se), df)
 
 
 @pytest.fixture
@@ -62,7 +50,7 @@ def test_best_table_every_cell(sweep_dir, tmp_path):
     assert num(z["mean"]) == pytest.approx(statistics.mean(ZERO), abs=1e-6)
     assert num(z["std"]) == pytest.approx(statistics.stdev(ZERO), abs=1e-6)
     assert z["diff"] == z["diff_ci_low"] == z["diff_ci_high"] == z["p_value"] == ""
-    d, lo, hi, pv = welch(PARTIAL, ZERO)
+    d, lo, hi, pv = welch_by_hand(PARTIAL, ZERO)
     assert num(p["diff"]) == pytest.approx(d, abs=1e-6)
     assert num(p["diff_ci_low"]) == pytest.approx(lo, abs=1e-6)
     assert num(p["diff_ci_high"]) == pytest.approx(hi, abs=1e-6)
@@ -88,7 +76,7 @@ def test_last5_table_every_cell(sweep_dir):
     assert [row[f"run{i}"] for i in (1, 2, 3)] == pytest.approx(p)
     assert row["mean"] == pytest.approx(statistics.mean(p))
     assert row["std"] == pytest.approx(statistics.stdev(p))
-    d, lo, hi, pv = welch(p, z)
+    d, lo, hi, pv = welch_by_hand(p, z)
     assert (row["diff"], row["diff_ci_low"], row["diff_ci_high"], row["p_value"]) == pytest.approx((d, lo, hi, pv))
     short = rows[("resnet34", "partial")]
     assert short["run2"] == pytest.approx(73.0)  # 72, 73, 74 averaged
