@@ -40,5 +40,8 @@ demo: venv data
 	@cat $(DEMO_OUT)/tables.md $(DEMO_OUT)/cross.md $(DEMO_OUT)/border_score.md
 	@echo; echo "figures:"; ls -1 $(DEMO_OUT)/*.png
 
+# Table 1 timing; the default arguments suit a CPU, e.g. BENCH_ARGS="--device cuda --amp bf16 --channels-last"
+BENCH_ARGS ?= --size 64 --batch 8 --steps 21 --threads 1 --clock cpu
 bench: venv
-	$(PY) scripts/bench_padding.py
+	$(PY) scripts/bench_padding.py $(BENCH_ARGS)
+	$(PY) evaluate.py timing results/bench/padding_$(if $(findstring cuda,$(BENCH_ARGS)),cuda,cpu).csv --out results/bench

@@ -22,7 +22,8 @@ def data_root(tmp_path_factory):
 
 def test_torchrun_two_processes_one_writer_every_val_image_once(tmp_path, data_root):
     run_dir = tmp_path / "ddp"
-    cmd = train_cmd(run_dir, data_root, "trainer.epochs=1")
+    # 22 images a rank per batch: rank 0's 23 val images take 2 batches, rank 1's 22 take 1
+    cmd = train_cmd(run_dir, data_root, "trainer.epochs=1", "trainer.batch_size=44")
     cmd[1:2] = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", cmd[1]]
     res = run(cmd, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]

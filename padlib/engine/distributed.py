@@ -83,6 +83,13 @@ def any_rank(flag: bool, dist: DistInfo, device: torch.device) -> bool:
     return bool(all_reduce_sum(t, dist).item() > 0)
 
 
+def broadcast_buffers(model: torch.nn.Module, dist: DistInfo) -> None:
+    """Copy rank 0's buffers (e.g. batch-norm running statistics) to every rank."""
+    if dist.enabled:
+        for buf in model.buffers():
+            tdist.broadcast(buf, src=0)
+
+
 def gather_objects(obj: Any, dist: DistInfo) -> list[Any]:
     """Every rank's ``obj``, in rank order (a one-element list in a single process)."""
     if not dist.enabled:

@@ -17,7 +17,7 @@ from torch import nn
 from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
 from padlib.data import DataBundle, build_data
 from padlib.engine.amp import amp_dtype, grad_scaler
-from padlib.engine.distributed import DistInfo, any_rank, init_distributed, shutdown
+from padlib.engine.distributed import DistInfo, any_rank, broadcast_buffers, init_distributed, shutdown
 from padlib.engine.loaders import make_train_loader, make_val_loader
 from padlib.engine.loop import (
     EvalResult,
@@ -305,7 +305,11 @@ class Trainer:
                     self.preemption.exit()
                 train_seconds = time.perf_counter() - start
                 train = reduce_meters(meters, self.dist, self.device)
-                val = evaluate(model, self.val_loader, self.device, self.amp_dtype, self.dist, self.channels_last)
+                # the bare model: val shards may differ in batch count, and DDP's forward is a collective;
+                # rank 0's BN statistics are the ones the checkpoint keeps, so every rank uses them
+                broadcast_buffers(self.model, self.dist)
+                val = evaluate(self.model, self.val_loader, self.device, self.amp_dtype, self.dist,
+                               self.channels_last)
                 self._check_unreadable(train, val)
                 row = self._epoch_row(epoch, train, val, time.perf_counter() - start,
                                       train.count / max(train_seconds, 1e-9))
