@@ -179,14 +179,18 @@ def _pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _add_output_args(p: argparse.ArgumentParser, source: str) -> None:
+    p.add_argument("--out", help=f"report folder (default: results/<{source} name>/)")
+    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+
+
 def _add_sweep_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("sweep", metavar="SWEEP_DIR", nargs="?" if optional else None,
                    help="folder holding run directories (any depth)")
-    p.add_argument("--out", help="report folder (default: results/<sweep name>/)")
+    _add_output_args(p, "sweep")
     p.add_argument("--include-incomplete", action="store_true",
                    help="also report runs whose status is not 'completed'")
     p.add_argument("--dataset", help="report only the runs of this dataset (needed when a sweep mixes several)")
-    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
 
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -245,8 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate one checkpoint (ours, a torchvision weight file, or the paper "
                                    "authors' pdresnet50/pdvgg16_bn files) under each test padding.")
     p.add_argument("checkpoint", metavar="CHECKPOINT")
-    p.add_argument("--out", help="report folder (default: results/<checkpoint name>/)")
-    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+    _add_output_args(p, "checkpoint")
     _add_eval_args(p)
     _add_single_args(p)
     p.set_defaults(func=cmd_eval)
@@ -267,8 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="The padding benchmark as Table 1: step times relative to zero padding, "
                                    "beside the paper's relative numbers.")
     p.add_argument("bench_csv", metavar="BENCH_CSV")
-    p.add_argument("--out", help="report folder (default: results/<csv name>/)")
-    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+    _add_output_args(p, "csv")
     p.set_defaults(func=cmd_timing)
 
     p = sub.add_parser("audit", help="recompute a printed table's summary cells from its runs",
