@@ -400,3 +400,18 @@ def test_build_synthetic(tmp_path: Path) -> None:
     assert bundle.classes == ["00_disc", "01_square", "02_ring"]
     assert (len(bundle.train), len(bundle.val)) == (12, 24)
     assert bundle.train[0][0].shape == bundle.val[0][0].shape == (3, 32, 32)
+
+
+def test_missing_fashion_mnist_falls_back_to_generated_data_only_when_asked(tmp_path, monkeypatch, caplog) -> None:
+    monkeypatch.chdir(tmp_path)  # the generated tree goes to ./data/synthetic
+    monkeypatch.setattr("padlib.data.fashion_mnist.DEFAULT_ROOTS", (tmp_path / "nowhere",))
+    cfg = {"name": "fashion_mnist", "root": None, "train_subset": 12000}
+    with pytest.raises(PadlibError, match="dataset-fashion-mnist"):
+        build_data(cfg)
+    with caplog.at_level(logging.WARNING, logger="padlib.data"):
+        bundle = build_data({**cfg, "fallback": "synthetic"})
+    assert bundle.name == "synthetic" and bundle.num_classes == 10
+    assert len(bundle.train) == 2000 and len(bundle.val) == 500
+    assert "generated data" in caplog.text and "not found" in caplog.text
+    with pytest.raises(PadlibError, match="data.fallback"):
+        build_data({**cfg, "fallback": "imagenet"})

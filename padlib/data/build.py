@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from padlib.data.config import DataConfig, read_config
+from padlib.data.config import DataConfig, SyntheticConfig, read_config
 from padlib.data.datasets import ImageFiles, LabelledImages, TensorImages
 from padlib.data.fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
-from padlib.data.fashion_mnist import load_fashion_mnist
+from padlib.data.fashion_mnist import find_fashion_mnist, load_fashion_mnist
 from padlib.data.folder import SPLITS, scan_imagefolder
 from padlib.data.subset import balanced_subset
 from padlib.data.synthetic import make_synthetic_imagefolder
@@ -23,6 +24,9 @@ from padlib.errors import PadlibError
 
 # Where the synthetic tree goes when data.root is not set (relative to the working directory).
 SYNTHETIC_ROOT = Path("data/synthetic")
+# What replaces a missing Fashion-MNIST under data.fallback=synthetic: 10 classes, ~2,500 images.
+FALLBACK_SYNTHETIC = SyntheticConfig(num_classes=10, train_per_class=200, val_per_class=50, size=40, seed=0)
+log = logging.getLogger("padlib.data")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,12 @@ class DataBundle:
 def build_data(cfg: Mapping[str, Any]) -> DataBundle:
     """The ``DataBundle`` of the ``data`` config ``cfg``; PadlibError on bad config or data."""
     c = read_config(cfg)
+    if c.name == "fashion_mnist" and c.root is None and c.fallback == "synthetic":
+        try:
+            find_fashion_mnist(None)
+        except PadlibError as missing:
+            log.warning(f"{missing}. Training on generated data (data=synthetic) instead.")
+            c = replace(c, name="synthetic", train_subset=None, val_subset=None, synthetic=FALLBACK_SYNTHETIC)
     train, val, classes = _BUILDERS[c.name](c)
     return DataBundle(c.name, train, val, classes, c.mean, c.std)
 

@@ -47,6 +47,9 @@ class DataConfig:
     train_subset: int | None
     val_subset: int | None
     synthetic: SyntheticConfig
+    # "synthetic": when Fashion-MNIST is wanted with no root and is nowhere to be found, train on
+    # generated data instead of failing (the no-override default of train.py)
+    fallback: str | None = None
 
 
 def read_config(cfg: Mapping[str, Any]) -> DataConfig:
@@ -76,7 +79,15 @@ def read_config(cfg: Mapping[str, Any]) -> DataConfig:
         train_subset=_int(cfg, "train_subset", None, minimum=1),
         val_subset=_int(cfg, "val_subset", None, minimum=1),
         synthetic=_synthetic(cfg.get("synthetic") or {}),
+        fallback=_fallback(cfg.get("fallback")),
     )
+
+
+def _fallback(value: Any) -> str | None:
+    """``data.fallback``: null or ``synthetic``."""
+    if value not in (None, "synthetic"):
+        raise PadlibError(f"data.fallback={value!r} must be null or synthetic")
+    return value
 
 
 def _known_keys(cfg: Mapping[str, Any], schema: type, where: str, also: tuple[str, ...] = ()) -> None:
