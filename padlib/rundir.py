@@ -44,6 +44,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        # make the rename itself durable (a power loss right after must not bring the old file back)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -96,8 +102,9 @@ class RunDir:
         return self.checkpoint_dir / f"epoch_{epoch:03d}.pt"
 
     def epoch_checkpoints(self) -> list[Path]:
-        """The per-epoch checkpoints present, oldest first."""
-        return sorted(self.checkpoint_dir.glob("epoch_[0-9][0-9][0-9].pt"))
+        """The per-epoch checkpoints present, oldest first (epoch 1000 and later too)."""
+        found = [p for p in self.checkpoint_dir.glob("epoch_*.pt") if p.stem[6:].isdigit()]
+        return sorted(found, key=lambda p: int(p.stem[6:]))
 
     @property
     def tensorboard_dir(self) -> Path:

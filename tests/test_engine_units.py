@@ -181,3 +181,38 @@ def test_pickle_free_checkpoint_has_no_omegaconf(tmp_path):
     # the config goes in as a plain dict; a weights_only load must accept it
     save_checkpoint({"config": {"a": [1, 2.5, "x", None], "b": {"c": True}}, "best": -math.inf}, tmp_path / "c.pt")
     assert load_checkpoint(tmp_path / "c.pt")["config"]["b"]["c"] is True
+
+
+def test_epoch_checkpoints_sort_by_number_past_999(tmp_path):
+    run = RunDir(tmp_path)
+    run.checkpoint_dir.mkdir()
+    for e in (1000, 999, 2):
+        run.epoch_checkpoint(e).write_bytes(b"")
+    (run.checkpoint_dir / "epoch_x.pt").write_bytes(b"")
+    assert [p.name for p in run.epoch_checkpoints()] == ["epoch_002.pt", "epoch_999.pt", "epoch_1000.pt"]
+
+
+def test_an_all_unreadable_batch_still_counts_as_a_step():
+    from padlib.data import Batch
+    from padlib.engine.amp import grad_scaler
+    from padlib.engine.loop import StepContext, TrainMeters, train_one_epoch
+    from padlib.engine.progress import Progress
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+    def batch(n, skipped=0):
+        return Batch(torch.randn(n, 3, 4, 4), torch.randint(0, 2, (n,)), torch.arange(n), skipped)
+
+    empty = Batch(torch.zeros(0, 3, 0, 0), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), 3)
+    ctx = StepContext(opt, sched, grad_scaler(torch.device("cpu"), None), torch.nn.CrossEntropyLoss(),
+                      torch.device("cpu"), None, False, DistInfo())
+    meters = TrainMeters()
+    done = train_one_epoch(model, [batch(2), empty, batch(2, skipped=1)], ctx, meters,
+                           Progress(3, "t", enabled=False), lambda: False, check_every=1)
+    assert done
+    # the resume position and the schedule follow the sampler's batches, the meters the images
+    assert meters.steps == 3 and sched.last_epoch == 3
+    assert meters.count == 4 and meters.skipped == 4

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from padlib.engine.amp import autocast
-from padlib.engine.distributed import DistInfo, all_reduce_sum, gather_objects
+from padlib.engine.distributed import DistInfo, all_reduce_sum, any_rank, gather_objects
 from padlib.engine.progress import Progress
 
 
@@ -71,13 +71,13 @@ def train_one_epoch(
     ctx: StepContext,
     meters: TrainMeters,
     progress: Progress,
-    should_stop: Callable[[], bool],
+    stop_requested: Callable[[], bool],
     check_every: int = 50,
 ) -> bool:
-    """Train over ``loader``, adding to ``meters``; returns False when ``should_stop`` interrupted it.
+    """Train over ``loader``, adding to ``meters``; returns False when ``stop_requested`` interrupted it.
 
     The loss is accumulated on the device and read back only every ``check_every`` steps, so the GPU
-    is not synchronised each step; that is also when a non-finite loss is detected.
+    is not synchronised for it each step; that is also when a non-finite loss is detected.
     """
     model.train()
     loss_sum = torch.zeros((), device=ctx.device, dtype=torch.float64)
@@ -87,7 +87,8 @@ def train_one_epoch(
     def flush() -> None:
         nonlocal pending
         value = loss_sum.item()
-        if not np.isfinite(value):
+        # every rank flushes at the same step, so all of them raise together
+        if any_rank(not np.isfinite(value), ctx.dist, ctx.device):
             raise NonFiniteLoss(f"non-finite training loss after {meters.steps} steps of this epoch")
         meters.loss_sum += value
         meters.correct += correct.item()
@@ -98,28 +99,35 @@ def train_one_epoch(
 
     for batch in loader:
         meters.skipped += batch.skipped
-        if len(batch.targets) == 0:
-            continue
-        images = _to_device(batch.images, ctx.device, ctx.channels_last)
-        targets = batch.targets.to(ctx.device, non_blocking=True)
-        with autocast(ctx.device, ctx.amp_dtype):
-            logits = model(images)
-            loss = ctx.criterion(logits, targets)
-        ctx.optimizer.zero_grad(set_to_none=True)
-        ctx.scaler.scale(loss).backward()
-        ctx.scaler.step(ctx.optimizer)
-        ctx.scaler.update()
+        empty, stop = len(batch.targets) == 0, stop_requested()
+        if ctx.dist.enabled:
+            # One 2-value all-reduce a step: DDP ranks must skip an all-unreadable batch and stop
+            # for preemption together, or their gradient all-reduces would no longer line up.
+            flags = all_reduce_sum(torch.tensor([float(empty), float(stop)], device=ctx.device), ctx.dist)
+            empty, stop = bool(flags[0] > 0), bool(flags[1] > 0)
+        n = 0
+        if not empty:
+            images = _to_device(batch.images, ctx.device, ctx.channels_last)
+            targets = batch.targets.to(ctx.device, non_blocking=True)
+            with autocast(ctx.device, ctx.amp_dtype):
+                logits = model(images)
+                loss = ctx.criterion(logits, targets)
+            ctx.optimizer.zero_grad(set_to_none=True)
+            ctx.scaler.scale(loss).backward()
+            ctx.scaler.step(ctx.optimizer)
+            ctx.scaler.update()
+            n = len(targets)
+            loss_sum += loss.detach().double() * n
+            correct += (logits.detach().argmax(1) == targets).sum()
+            pending += n
+        # a skipped batch still counts: the schedule and the resume position follow the sampler
         ctx.scheduler.step()
-        n = len(targets)
-        loss_sum += loss.detach().double() * n
-        correct += (logits.detach().argmax(1) == targets).sum()
-        pending += n
         meters.steps += 1
         if meters.steps % check_every == 0:
             flush()
         shown = {"loss": meters.loss_sum / meters.count} if meters.count else {}
         progress.update(n, **shown, lr=ctx.optimizer.param_groups[0]["lr"])
-        if should_stop():
+        if stop:
             flush()
             return False
     flush()

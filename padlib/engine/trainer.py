@@ -17,7 +17,7 @@ from torch import nn
 from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
 from padlib.data import DataBundle, build_data
 from padlib.engine.amp import amp_dtype, grad_scaler
-from padlib.engine.distributed import DistInfo, any_rank, broadcast_buffers, init_distributed, shutdown
+from padlib.engine.distributed import DistInfo, broadcast_buffers, init_distributed, shutdown
 from padlib.engine.loaders import make_train_loader, make_val_loader
 from padlib.engine.loop import (
     EvalResult,
@@ -157,6 +157,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": pos.epoch,
             "batch": pos.batch,
+            "world_size": self.dist.world_size,
             "meters": meters.state_dict(),
             "best_top1": pos.best_top1,
             "best_epoch": pos.best_epoch,
@@ -174,7 +175,17 @@ class Trainer:
         self.scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         pos = Position(int(ckpt["epoch"]), int(ckpt["batch"]), float(ckpt["best_top1"]), int(ckpt["best_epoch"]))
-        meters = TrainMeters(**ckpt["meters"]) if pos.batch else TrainMeters()
+        saved_world = int(ckpt.get("world_size", 1))
+        if pos.batch and saved_world != self.dist.world_size:
+            # the position inside the epoch is a per-rank batch count of a sharded order
+            raise PadlibError(
+                f"{self.run.last_checkpoint} was saved mid-epoch by {saved_world} process(es); resume it "
+                f"with {saved_world} (this job has {self.dist.world_size})"
+            )
+        meters = TrainMeters()
+        if pos.batch:
+            saved = TrainMeters(**ckpt["meters"])
+            meters = saved if self.dist.is_main else TrainMeters(steps=saved.steps)
         where = f"epoch {pos.epoch + 1}, batch {pos.batch}" if pos.batch else f"the end of epoch {pos.epoch}"
         log.info(f"resuming {self.run.path} from {where}")
         return pos, meters
@@ -291,16 +302,15 @@ class Trainer:
                 start = time.perf_counter()
                 progress = Progress(self.sampler.batches_per_epoch - pos.batch, f"epoch {epoch}/{epochs}", show,
                                     log_every)
-                finished = train_one_epoch(
-                    model, self.train_loader, ctx, meters, progress,
-                    lambda: any_rank(self.preemption.requested(), self.dist, self.device),
-                    check_every=log_every,
-                )
+                finished = train_one_epoch(model, self.train_loader, ctx, meters, progress,
+                                           self.preemption.requested, check_every=log_every)
                 progress.close()
                 if not finished:
                     pos.batch = meters.steps
+                    # the checkpoint keeps the sums of all ranks; on resume rank 0 carries them
+                    reduced = reduce_meters(meters, self.dist, self.device)
                     if self.dist.is_main:
-                        save_checkpoint(self._state(pos, meters), self.run.last_checkpoint)
+                        save_checkpoint(self._state(pos, reduced), self.run.last_checkpoint)
                         log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch}); exiting")
                     self.preemption.exit()
                 train_seconds = time.perf_counter() - start
