@@ -17,6 +17,7 @@ from torch import nn
 from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
 from padlib.data import DataBundle, build_data
 from padlib.engine.amp import amp_dtype, grad_scaler
+from padlib.engine.device import resolve_device
 from padlib.engine.distributed import DistInfo, broadcast_buffers, init_distributed, shutdown
 from padlib.engine.loaders import make_train_loader, make_val_loader
 from padlib.engine.loop import (
@@ -67,15 +68,6 @@ def check_same_experiment(stored: Mapping[str, Any], current: Mapping[str, Any],
         )
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when there is one."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PadlibError(f"trainer.device={name} but no CUDA device is visible; use trainer.device=cpu")
-    return torch.device(name)
-
-
 @dataclass
 class Position:
     """Where training stands: epochs finished, batches done in the next one, best so far."""
@@ -84,10 +76,6 @@ class Position:
     batch: int = 0
     best_top1: float = -math.inf
     best_epoch: int = 0
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)
 
 
 class Trainer:
@@ -350,7 +338,7 @@ class Trainer:
 
 def train(cfg: Mapping[str, Any]) -> str:
     """Run one training job from a resolved, plain-dict config; returns the final run status."""
-    device = resolve_device(str(cfg["trainer"]["device"]))
+    device = resolve_device(str(cfg["trainer"]["device"]), "trainer.device")
     dist = init_distributed(device.type)
     if not dist.is_main:
         logging.getLogger().setLevel(logging.WARNING)

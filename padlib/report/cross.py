@@ -11,6 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from padlib.engine.device import resolve_device
 from padlib.errors import PadlibError
 from padlib.report.collect import Sweep, group_order
 from padlib.report.evaluation import (
@@ -19,7 +20,6 @@ from padlib.report.evaluation import (
     Weights,
     data_config,
     load_model,
-    resolve_device,
     test_paddings,
     weights_of_run,
 )
@@ -46,7 +46,7 @@ def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
     from padlib.engine.amp import amp_dtype
     from padlib.engine.loop import evaluate
 
-    device = resolve_device(opts.device)
+    device = resolve_device(opts.device, "--device")
     dtype = amp_dtype(opts.amp, device)
     paddings = test_paddings(opts.paddings, [w.train_padding for w in weights])
     valsets = ValSets(opts.batch_size, opts.workers)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from padlib.errors import PadlibError
@@ -42,19 +41,6 @@ class EvalOptions:
     device: str = "auto"
     amp: str = "none"
     limit: int | None = None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when available, else CPU; anything else as torch spells it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise PadlibError(f"--device {name!r} is not a device ({e})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PadlibError(f"--device {name}: CUDA is not available here; use --device cpu")
-    return device
 
 
 def test_paddings(requested: list[str] | None, trained: list[str]) -> list[str]:

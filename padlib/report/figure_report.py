@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from padlib.engine.device import resolve_device
 from padlib.errors import PadlibError
 from padlib.report.activations import activation_maps, border_scores, check_layers, default_layers
 from padlib.report.collect import REFERENCE_PADDING, Run, Sweep, arch_key, group_order, padding_key
-from padlib.report.evaluation import ValSets, data_config, load_model, resolve_device, weights_of_run
+from padlib.report.evaluation import ValSets, data_config, load_model, weights_of_run
 from padlib.report.figures import bar_figure, convergence_figure, padding_color, plt, save
 from padlib.report.per_image import Flips, compare_runs, contact_sheet, summary_line, write_flips_csv
 from padlib.report.tables import RunValue, best_table, summarize_groups, summary_table
@@ -157,7 +158,7 @@ def _activation_figure(flips: Flips, out: Path, opts: FigureOptions, data: _Data
     if len(indices) == 0:
         indices = np.flatnonzero(flips.scored)[: opts.activation_images]
         chosen = "the first val images (no image separates the two paddings)"
-    device = resolve_device(opts.device)
+    device = resolve_device(opts.device, "--device")
     images = _images(bundle, indices)
     per_padding = []
     for run in (flips.a_runs[0], flips.b_runs[0]):
@@ -207,7 +208,7 @@ def _border_batches(bundle: Any, n: int, batch_size: int):
 
 def _border(sweep: Sweep, out: Path, opts: FigureOptions, data: _Data, report: FigureReport) -> None:
     """The border-artifact score of every run at each layer, summarised per (arch, padding, layer)."""
-    device = resolve_device(opts.device)
+    device = resolve_device(opts.device, "--device")
     values: dict[tuple[str, str, str], list[RunValue]] = {}
     unscored: dict[tuple[str, str], int] = {}  # (arch, layer) -> runs whose maps there have no interior
     for run in tqdm(sweep.runs, desc="border score", unit="run", file=sys.stderr):
