@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from torch import nn
 
 from padlib.errors import PadlibError
@@ -24,18 +27,21 @@ def _timm_names() -> set[str]:
     return set(timm.list_models())
 
 
-def build_model(name: str, num_classes: int = 1000, padding: str = "zero", source: str = "auto") -> nn.Module:
-    """A randomly initialised ``name`` with ``num_classes`` outputs, its padded convs in ``padding`` mode."""
+def build_model(name: str, num_classes: int = 1000, padding: str = "zero", source: str = "auto",
+                kwargs: Mapping[str, Any] | None = None) -> nn.Module:
+    """A randomly initialised ``name`` with ``num_classes`` outputs, its padded convs in ``padding`` mode;
+    ``kwargs`` go to the constructor (e.g. timm's ``drop_rate``, torchvision VGG's ``dropout``)."""
     if source not in SOURCES:
         raise PadlibError(f"model source {source!r} is unknown; use one of {', '.join(SOURCES)}")
+    kwargs = dict(kwargs or {})
     if source in ("auto", "torchvision") and name in _torchvision_names():
         import torchvision
 
-        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        model = _construct(torchvision.models.get_model, name, kwargs, weights=None, num_classes=num_classes)
     elif source in ("auto", "timm") and name in _timm_names():
         import timm
 
-        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
+        model = _construct(timm.create_model, name, kwargs, pretrained=False, num_classes=num_classes)
     else:
         where = {"auto": "torchvision or timm", "torchvision": "torchvision", "timm": "timm"}[source]
         raise PadlibError(
@@ -43,3 +49,13 @@ def build_model(name: str, num_classes: int = 1000, padding: str = "zero", sourc
             "or any timm CNN with model=timm model.name=NAME (see timm.list_models())"
         )
     return convert_padding(model, padding)
+
+
+def _construct(factory: Callable[..., nn.Module], name: str, kwargs: dict[str, Any], **fixed: Any) -> nn.Module:
+    """``factory(name, **fixed, **kwargs)``; a constructor argument it does not take is a PadlibError."""
+    try:
+        return factory(name, **fixed, **kwargs)
+    except TypeError as e:
+        if not kwargs:
+            raise
+        raise PadlibError(f"model {name!r} does not take model.kwargs {kwargs} ({e})") from None

@@ -34,11 +34,21 @@ REQUIRED_INFO = ("arch", "padding", "seed", "dataset", "epochs", "world_size", "
 REQUIRED_METRICS = ("epoch", "val_top1", "val_top5", "val_loss", "train_loss")
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; a run directory on a shared cluster must be readable as the
+        # umask says, like any file open() creates
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from padlib.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from padlib.data.datasets import TensorImages
+from padlib.engine.config import ScheduleConfig, read_trainer_config
 from padlib.engine.distributed import DistInfo
 from padlib.engine.loaders import EpochSampler, ShardSampler
 from padlib.engine.optim import lr_factor
@@ -56,14 +59,14 @@ def test_shard_sampler_covers_every_index_exactly_once(size, world):
 
 # --- schedule ------------------------------------------------------------------------------
 def test_step_schedule_is_the_papers():
-    f = lr_factor({"name": "step", "milestones": [30, 60, 90], "gamma": 0.1}, epochs=100)
+    f = lr_factor(ScheduleConfig("step", (30, 60, 90), 0.1), epochs=100)
     assert f(0) == 1 and f(29.99) == 1
     assert f(30) == pytest.approx(0.1) and f(59.5) == pytest.approx(0.1)
     assert f(60) == pytest.approx(0.01) and f(99.9) == pytest.approx(0.001)
 
 
 def test_cosine_with_warmup():
-    f = lr_factor({"name": "cosine", "warmup_epochs": 2}, epochs=10)
+    f = lr_factor(ScheduleConfig("cosine", warmup_epochs=2), epochs=10)
     assert f(0) < 0.01 and f(1) == pytest.approx(0.5, abs=1e-3)
     assert f(2) == pytest.approx(1.0)
     assert f(6) == pytest.approx(0.5)
@@ -72,7 +75,41 @@ def test_cosine_with_warmup():
 
 def test_unknown_schedule_is_a_clear_error():
     with pytest.raises(PadlibError, match="step, cosine"):
-        lr_factor({"name": "linear"}, 10)
+        read_trainer_config({"schedule": {"name": "linear"}})
+
+
+# --- trainer config ------------------------------------------------------------------------
+def test_trainer_config_defaults_match_the_shipped_yaml():
+    import yaml
+
+    shipped = yaml.safe_load(Path("configs/trainer/default.yaml").read_text())
+    assert read_trainer_config(shipped) == read_trainer_config({})
+
+
+@pytest.mark.parametrize(("override", "fragment"), [
+    ({"epochs": -1}, "trainer.epochs=-1 must be an integer >= 1"),
+    ({"epochs": 0}, "trainer.epochs=0"),
+    ({"epochs": "abc"}, "trainer.epochs='abc'"),
+    ({"epochs": 2.5}, "trainer.epochs=2.5"),
+    ({"batch_size": 0}, "trainer.batch_size=0"),
+    ({"amp": "fp8"}, "trainer.amp='fp8' is unknown"),
+    ({"compile": "yes"}, "trainer.compile='yes' must be true or false"),
+    ({"keep_last": -2}, "trainer.keep_last=-2"),
+    ({"log_every": 0}, "trainer.log_every=0"),
+    ({"label_smoothing": 1.0}, "trainer.label_smoothing=1.0"),
+    ({"max_unreadable_fraction": -0.1}, "trainer.max_unreadable_fraction=-0.1"),
+    ({"optim": {"lr": 0}}, "trainer.optim.lr=0"),
+    ({"optim": {"lr": "fast"}}, "trainer.optim.lr='fast'"),
+    ({"optim": {"momentum": 1.5}}, "trainer.optim.momentum=1.5"),
+    ({"optim": {"lr": 0.1, "decay": 1}}, "trainer.optim has unknown key(s) decay"),
+    ({"schedule": {"milestones": [30, "x"]}}, "trainer.schedule.milestones"),
+    ({"schedule": {"warmup_epochs": 5}, "epochs": 3}, "warmup_epochs=5 must be below trainer.epochs=3"),
+    ({"epoch": 3}, "trainer has unknown key(s) epoch"),
+])
+def test_bad_trainer_values_are_clear_errors(override, fragment):
+    with pytest.raises(PadlibError) as e:
+        read_trainer_config(override)
+    assert fragment in str(e.value)
 
 
 # --- checkpoints ---------------------------------------------------------------------------
@@ -216,3 +253,58 @@ def test_an_all_unreadable_batch_still_counts_as_a_step():
     # the resume position and the schedule follow the sampler's batches, the meters the images
     assert meters.steps == 3 and sched.last_epoch == 3
     assert meters.count == 4 and meters.skipped == 4
+
+
+# --- what a resumed run depends on ---------------------------------------------------------
+@pytest.mark.parametrize("workers", [0, 2])
+def test_starting_a_loader_leaves_the_global_rng_alone(workers):
+    # dropout draws from the global RNG: if starting an iteration drew from it too, a resumed run
+    # (which starts its iterators at other moments than an uninterrupted one) would get other masks
+    from padlib.engine.loaders import make_train_loader, make_val_loader
+
+    data = TensorImages(torch.zeros(12, 1, 4, 4), np.zeros(12, dtype=np.int64), _identity, _identity)
+    train, sampler = make_train_loader(data, 4, workers, seed=0, dist=DistInfo())
+    val = make_val_loader(data, 4, workers)
+    before = torch.get_rng_state()
+    for epoch in (1, 2):
+        sampler.set_epoch(epoch)
+        assert sum(len(b.targets) for b in train) == 12
+        assert sum(len(b.targets) for b in val) == 12
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def _identity(x):
+    return x
+
+
+def test_ranks_draw_different_dropout_masks_and_rank0_keeps_the_single_process_stream():
+    from padlib.engine.distributed import seed_rank
+
+    def masks(rank):
+        torch.manual_seed(7)
+        seed_rank(7, DistInfo(rank, 2))
+        return torch.nn.functional.dropout(torch.ones(1000), 0.5)
+
+    torch.manual_seed(7)
+    single = torch.nn.functional.dropout(torch.ones(1000), 0.5)
+    assert torch.equal(masks(0), single)
+    assert not torch.equal(masks(1), masks(0))
+    assert torch.equal(masks(1), masks(1))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_run_files_honour_the_umask(tmp_path, umask):
+    # on a shared cluster the group must be able to read a sweep's checkpoints and metrics
+    old = os.umask(umask)
+    try:
+        rd = RunDir(tmp_path / "run")
+        rd.write_info({"arch": "a", "padding": "zero", "seed": 0, "dataset": "d", "epochs": 1, "world_size": 1,
+                       "status": "running"})
+        save_checkpoint({"x": torch.zeros(1)}, rd.last_checkpoint)
+        rd.write_predictions(np.zeros(2), np.zeros(2), 1)
+        rd.append_metrics({"epoch": 1, "val_top1": 1.0, "val_top5": 1.0, "val_loss": 1.0, "train_loss": 1.0})
+        rd.truncate_metrics(1)
+    finally:
+        os.umask(old)
+    for path in (rd.info_path, rd.last_checkpoint, rd.predictions_path, rd.metrics_path):
+        assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~umask), path.name

@@ -60,6 +60,12 @@ def test_run_directory_contract(reference):
     acc = 100 * (pred["pred"] == pred["target"]).mean()
     assert acc == pytest.approx(best["best_top1"])
     assert any(rd.tensorboard_dir.iterdir())
+    assert info["precision"] == "fp32"
+    # files honour the umask (mkstemp alone would make them 0600): a group can read a shared sweep
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (rd.info_path, rd.metrics_path, rd.predictions_path, rd.last_checkpoint, rd.best_checkpoint):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
 
 
 def test_completed_run_started_again_says_so(reference, data_root):
@@ -104,9 +110,15 @@ def test_preemption_signal_saves_mid_epoch_and_resume_matches(reference, data_ro
     assert metrics_without_timing(run_dir) == metrics_without_timing(reference)
 
 
+def test_completed_run_started_with_other_settings_says_what_differs(reference, data_root):
+    before = reference.joinpath("metrics.jsonl").read_text()
+    res = run(train_cmd(reference, data_root, "trainer.epochs=4", "trainer.keep_last=2", "padding=partial"))
+    _one_line_error(res, "completed run with other settings", "trainer.epochs: 3 -> 4", "hydra.run.dir")
+    assert reference.joinpath("metrics.jsonl").read_text() == before
+    assert RunDir(reference).read_info()["status"] == "completed"
+
+
 def test_resume_with_other_settings_is_refused(reference, data_root):
-    res = run(train_cmd(reference, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=zero"))
-    assert res.returncode == 0  # completed runs are reported, not compared
     run_dir = reference.parent / "other"
     shutil.copytree(reference, run_dir)
     RunDir(run_dir).update_info(status="running")
@@ -185,3 +197,47 @@ def test_fashion_mnist_learns(tmp_path):
     rows = RunDir(run_dir).read_metrics()
     assert rows[-1]["val_images"] == 1000
     assert rows[-1]["val_top1"] > 45  # 10 classes: chance is 10%
+
+
+def test_bad_trainer_values_get_one_clear_line(tmp_path, data_root):
+    for override, fragment in [("trainer.epochs=-1", "trainer.epochs=-1"), ("trainer.epochs=abc", "trainer.epochs='abc'"),
+                               ("trainer.optim.lr=0", "trainer.optim.lr=0"), ("trainer.amp=fp8", "trainer.amp='fp8'"),
+                               ("trainer.keep_last=-1", "trainer.keep_last=-1"), ("data.workers=-2", "data.workers=-2")]:
+        run_dir = tmp_path / override.replace("=", "_")
+        _one_line_error(run(train_cmd(run_dir, data_root, override)), fragment)
+        assert not RunDir(run_dir).exists(), f"{override} started a run"  # Hydra alone made the folder
+
+
+def test_truncated_last_checkpoint_resumes_from_the_newest_readable_one(reference, data_root, tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = train_cmd(run_dir, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=partial")
+    proc = start(cmd, tmp_path / "log1")
+    wait_for(lambda: "epoch 3/3 [2/" in (tmp_path / "log1").read_text() or proc.poll() is not None,
+             what="epoch 3 to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rd = RunDir(run_dir)
+    assert [p.name for p in rd.epoch_checkpoints()] == ["epoch_001.pt", "epoch_002.pt"]
+    # a full disk or a failing file system: last.pt and the newest epoch checkpoint cut short
+    for path in (rd.last_checkpoint, rd.epoch_checkpoint(2)):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    res = run(cmd)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout + res.stderr
+    assert "last.pt: not a readable checkpoint" in out and "epoch_002.pt: not a readable checkpoint" in out
+    assert "resuming from" in out and "epoch_001.pt" in out
+    assert metrics_without_timing(run_dir) == metrics_without_timing(reference)
+
+
+def test_compiled_training_matches_eager(tmp_path, data_root):
+    # torch.compile before the first forward, as the trainer does: partial padding's border geometry
+    # must be traced, not lost at a graph break (which once trained with zero padding's gradients)
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    common = ("trainer.epochs=1", "padding=partial", "model=timm", "model.name=test_resnet")
+    res = run(train_cmd(eager, data_root, *common))
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run(train_cmd(compiled, data_root, *common, "trainer.compile=true", "trainer.compile_backend=aot_eager"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    a, b = metrics_without_timing(eager), metrics_without_timing(compiled)
+    for key in ("train_loss", "val_loss", "val_top1"):
+        assert b[0][key] == pytest.approx(a[0][key], rel=1e-4, abs=1e-4), key

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from padlib.configcheck import boolean, integer, known_keys
 from padlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from padlib.errors import PadlibError
 
@@ -15,8 +16,6 @@ DATASETS = ("imagenet", "folder", "fashion_mnist", "synthetic")
 _IMAGE_SIZE = {"imagenet": 224, "folder": 224, "fashion_mnist": 32, "synthetic": 32}
 # The paper resizes to 256 before the 224 centre crop; Fashion-MNIST is resized straight to the crop side.
 _RESIZE_RATIO = 256 / 224
-# Keys of the data config group that the training loop's DataLoader reads, not build_data.
-LOADER_KEYS = ("workers",)
 # Keys of the ``data`` group that configure the engine's DataLoader, not the datasets.
 LOADER_KEYS = ("workers",)
 
@@ -54,14 +53,14 @@ class DataConfig:
 
 def read_config(cfg: Mapping[str, Any]) -> DataConfig:
     """The checked ``DataConfig`` of ``cfg``; PadlibError naming the first bad key."""
-    _known_keys({k: v for k, v in cfg.items() if k not in LOADER_KEYS}, DataConfig, "data")
+    known_keys({k: v for k, v in cfg.items() if k not in LOADER_KEYS}, DataConfig, "data")
     name = cfg.get("name")
     if name not in DATASETS:
         raise PadlibError(f"data.name={name!r} is not a dataset; use one of {', '.join(DATASETS)}")
     root = cfg.get("root")
-    image_size = _int(cfg, "image_size", _IMAGE_SIZE[name], minimum=1)
+    image_size = integer(cfg, "image_size", _IMAGE_SIZE[name], 1, "data")
     resize_default = image_size if name == "fashion_mnist" else round(image_size * _RESIZE_RATIO)
-    resize_size = _int(cfg, "resize_size", resize_default, minimum=1)
+    resize_size = integer(cfg, "resize_size", resize_default, 1, "data")
     if resize_size < image_size:
         raise PadlibError(
             f"data.resize_size={resize_size} is below data.image_size={image_size}, so the centre crop "
@@ -73,11 +72,11 @@ def read_config(cfg: Mapping[str, Any]) -> DataConfig:
         image_size=image_size,
         resize_size=resize_size,
         crop_scale=_crop_scale(cfg.get("crop_scale", (0.08, 1.0))),
-        hflip=_bool(cfg, "hflip", True),
+        hflip=boolean(cfg, "hflip", True, "data"),
         mean=_triple(cfg, "mean", IMAGENET_MEAN, positive=False),
         std=_triple(cfg, "std", IMAGENET_STD, positive=True),
-        train_subset=_int(cfg, "train_subset", None, minimum=1),
-        val_subset=_int(cfg, "val_subset", None, minimum=1),
+        train_subset=integer(cfg, "train_subset", None, 1, "data"),
+        val_subset=integer(cfg, "val_subset", None, 1, "data"),
         synthetic=_synthetic(cfg.get("synthetic") or {}),
         fallback=_fallback(cfg.get("fallback")),
     )
@@ -87,35 +86,6 @@ def _fallback(value: Any) -> str | None:
     """``data.fallback``: null or ``synthetic``."""
     if value not in (None, "synthetic"):
         raise PadlibError(f"data.fallback={value!r} must be null or synthetic")
-    return value
-
-
-def _known_keys(cfg: Mapping[str, Any], schema: type, where: str, also: tuple[str, ...] = ()) -> None:
-    """Raise on a key that is neither a field of ``schema`` nor in ``also``: a typo would otherwise
-    silently change the experiment."""
-    valid = [f.name for f in fields(schema)] + list(also)
-    unknown = [str(k) for k in cfg if k not in valid]
-    if unknown:
-        raise PadlibError(
-            f"{where} has unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(valid)}"
-        )
-
-
-def _int(cfg: Mapping[str, Any], key: str, default: int | None, minimum: int, where: str = "data") -> Any:
-    """``cfg[key]`` as an int >= ``minimum`` (None allowed only when that is the default)."""
-    value = cfg.get(key, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PadlibError(f"{where}.{key}={value!r} must be an integer >= {minimum}")
-    return value
-
-
-def _bool(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
-    """``cfg[key]`` as a bool."""
-    value = cfg.get(key, default)
-    if not isinstance(value, bool):
-        raise PadlibError(f"data.{key}={value!r} must be true or false")
     return value
 
 
@@ -154,10 +124,10 @@ def _synthetic(cfg: Mapping[str, Any]) -> SyntheticConfig:
         raise PadlibError(
             f"data.synthetic={cfg!r} must be a mapping of {', '.join(f.name for f in fields(SyntheticConfig))}"
         )
-    _known_keys(cfg, SyntheticConfig, "data.synthetic")
+    known_keys(cfg, SyntheticConfig, "data.synthetic")
     return SyntheticConfig(
         **{
-            f.name: _int(cfg, f.name, f.default, minimum=0 if f.name == "seed" else 1, where="data.synthetic")
+            f.name: integer(cfg, f.name, f.default, 0 if f.name == "seed" else 1, "data.synthetic")
             for f in fields(SyntheticConfig)
         }
     )

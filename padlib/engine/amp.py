@@ -33,3 +33,8 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContext
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
     """A grad scaler that is active only for fp16 (bf16 has fp32's range and needs none)."""
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How run.json names the precision a run trains and validates at: fp32, bf16 or fp16."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as tdist
 
@@ -66,6 +67,13 @@ def shutdown() -> None:
     """Leave the process group if we joined one."""
     if tdist.is_available() and tdist.is_initialized():
         tdist.destroy_process_group()
+
+
+def seed_rank(seed: int, dist: DistInfo) -> None:
+    """Give each rank its own torch RNG stream (dropout masks differ across ranks); rank 0 keeps the
+    stream a single-process run has, so a 1-process run does not depend on this."""
+    if dist.rank:
+        torch.manual_seed(int(np.random.SeedSequence([seed, dist.rank]).generate_state(1)[0]))
 
 
 def all_reduce_sum(values: torch.Tensor, dist: DistInfo) -> torch.Tensor:

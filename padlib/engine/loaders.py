@@ -70,6 +70,10 @@ def _loader(dataset: Dataset, sampler: Sampler, batch_size: int, workers: int, p
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
+        # Starting an iteration draws a worker base seed from this generator; without one it comes
+        # from the global RNG, and a resumed run (which starts its iterators at other times) would draw
+        # other dropout masks. Samples take their randomness from the sampler's per-sample seeds.
+        generator=torch.Generator().manual_seed(0),
     )
 
 

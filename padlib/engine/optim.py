@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from padlib.errors import PadlibError
-
-SCHEDULES = ("step", "cosine")
+from padlib.engine.config import OptimConfig, ScheduleConfig
 
 
-def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     """SGD with momentum and weight decay on every parameter, as in the paper's main.py."""
-    return torch.optim.SGD(
-        model.parameters(),
-        lr=float(cfg["lr"]),
-        momentum=float(cfg["momentum"]),
-        weight_decay=float(cfg["weight_decay"]),
-        nesterov=bool(cfg.get("nesterov", False)),
-    )
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           nesterov=cfg.nesterov)
 
 
-def lr_factor(cfg: Mapping[str, Any], epochs: int) -> Callable[[float], float]:
+def lr_factor(cfg: ScheduleConfig, epochs: int) -> Callable[[float], float]:
     """Multiplier of the base lr as a function of fractional epoch (0 at the start of training).
 
     The step schedule changes only at whole epochs (the paper's lr x0.1 at 30/60/90); cosine and the
     linear warmup move every iteration.
     """
-    name = cfg["name"]
-    if name not in SCHEDULES:
-        raise PadlibError(f"trainer.schedule.name={name!r} is unknown; use one of {', '.join(SCHEDULES)}")
-    warmup = float(cfg.get("warmup_epochs", 0))
-    milestones = sorted(int(m) for m in cfg.get("milestones", []))
-    gamma = float(cfg.get("gamma", 0.1))
+    name, warmup, milestones, gamma = cfg.name, cfg.warmup_epochs, cfg.milestones, cfg.gamma
 
     def factor(t: float) -> float:
         if t < warmup:
@@ -50,7 +37,7 @@ def lr_factor(cfg: Mapping[str, Any], epochs: int) -> Callable[[float], float]:
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], epochs: int, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, epochs: int, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-iteration LambdaLR: its state is just the step count, so resuming restores it exactly."""
     factor = lr_factor(cfg, epochs)

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,9 +17,17 @@ from torch import nn
 
 from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
 from padlib.data import DataBundle, build_data
-from padlib.engine.amp import amp_dtype, grad_scaler
+from padlib.engine.amp import amp_dtype, grad_scaler, precision_name
+from padlib.engine.config import TrainerConfig, read_trainer_config, read_workers
 from padlib.engine.device import resolve_device
-from padlib.engine.distributed import DistInfo, broadcast_buffers, init_distributed, shutdown
+from padlib.engine.distributed import (
+    DistInfo,
+    broadcast_buffers,
+    gather_objects,
+    init_distributed,
+    seed_rank,
+    shutdown,
+)
 from padlib.engine.loaders import make_train_loader, make_val_loader
 from padlib.engine.loop import (
     EvalResult,
@@ -41,6 +50,8 @@ log = logging.getLogger("padlib")
 
 # Settings that may change between a run and its resumption without changing the experiment.
 RUNTIME_KEYS = ("run_dir", "data.root", "data.workers", "trainer.device", "trainer.log_every")
+# What a checkpoint must hold to resume from it.
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "batch", "best_top1", "best_epoch", "rng")
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -55,15 +66,20 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_same_experiment(stored: Mapping[str, Any], current: Mapping[str, Any], where: str) -> None:
-    """Refuse to resume a run directory with settings that would make it another experiment."""
+def config_diffs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str:
+    """The settings that differ between two run configs, as ``key: old -> new; ...`` ('' if none)."""
     a = {k: v for k, v in flatten(stored).items() if k not in RUNTIME_KEYS}
     b = {k: v for k, v in flatten(current).items() if k not in RUNTIME_KEYS}
     diffs = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    return "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+
+
+def check_same_experiment(stored: Mapping[str, Any], current: Mapping[str, Any], where: str) -> None:
+    """Refuse to resume a run directory with settings that would make it another experiment."""
+    diffs = config_diffs(stored, current)
     if diffs:
-        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
         raise PadlibError(
-            f"{where} holds a run with other settings ({shown}); resume it with the same settings "
+            f"{where} holds a run with other settings ({diffs}); resume it with the same settings "
             "or choose another hydra.run.dir"
         )
 
@@ -81,15 +97,16 @@ class Position:
 class Trainer:
     """One run of one (model, padding, data, seed) configuration."""
 
-    def __init__(self, cfg: Mapping[str, Any], dist: DistInfo, device: torch.device) -> None:
+    def __init__(self, cfg: Mapping[str, Any], dist: DistInfo, device: torch.device,
+                 tcfg: TrainerConfig | None = None) -> None:
         self.cfg, self.dist, self.device = cfg, dist, device
-        self.tcfg = cfg["trainer"]
+        self.tcfg = tcfg or read_trainer_config(cfg["trainer"])
         self.run = RunDir(cfg["run_dir"])
         self.preemption = PreemptionHandler()
 
     # --- set-up ----------------------------------------------------------------------------
     def _batch_size(self, data: DataBundle) -> int:
-        global_batch = int(self.tcfg["batch_size"])
+        global_batch = self.tcfg.batch_size
         if global_batch % self.dist.world_size:
             raise PadlibError(
                 f"trainer.batch_size={global_batch} is not divisible by the {self.dist.world_size} processes; "
@@ -107,35 +124,37 @@ class Trainer:
         torch.manual_seed(int(cfg["seed"]))
         self.data = build_data(cfg["data"])
         per_rank_batch = self._batch_size(self.data)
-        workers = int(cfg["data"]["workers"])
+        workers = read_workers(cfg["data"])
         pin = self.device.type == "cuda"
         self.train_loader, self.sampler = make_train_loader(
             self.data.train, per_rank_batch, workers, int(cfg["seed"]), self.dist, pin
         )
         self.val_loader = make_val_loader(self.data.val, per_rank_batch, workers, self.dist, pin)
         model = build_model(cfg["model"]["name"], self.data.num_classes, cfg["padding"]["mode"],
-                            cfg["model"].get("source", "auto"))
-        self.channels_last = bool(tcfg["channels_last"]) and self.device.type == "cuda"
+                            cfg["model"].get("source", "auto"), cfg["model"].get("kwargs"))
+        # every rank starts from the same weights (above), then draws its own dropout masks
+        seed_rank(int(cfg["seed"]), self.dist)
+        self.channels_last = tcfg.channels_last and self.device.type == "cuda"
         model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.model = model
-        self.amp_dtype = amp_dtype(str(tcfg["amp"]), self.device)
-        self.optimizer = build_optimizer(model, tcfg["optim"])
-        self.scheduler = build_scheduler(self.optimizer, tcfg["schedule"], int(tcfg["epochs"]),
-                                         self.sampler.batches_per_epoch)
+        self.amp_dtype = amp_dtype(tcfg.amp, self.device)
+        self.optimizer = build_optimizer(model, tcfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, tcfg.schedule, tcfg.epochs, self.sampler.batches_per_epoch)
         self.scaler = grad_scaler(self.device, self.amp_dtype)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=float(tcfg["label_smoothing"]))
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
 
     def _wrapped_model(self) -> nn.Module:
         model = self.model
         if self.dist.enabled:
             ids = [self.dist.local_rank] if self.device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        if self.tcfg["compile"]:
-            model = torch.compile(model)
+        if self.tcfg.compile:
+            model = torch.compile(model, backend=self.tcfg.compile_backend)
         return model
 
     # --- checkpoints -----------------------------------------------------------------------
-    def _state(self, pos: Position, meters: TrainMeters) -> dict[str, Any]:
+    def _state(self, pos: Position, meters: TrainMeters, rngs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The checkpoint: ``rngs`` holds every rank's RNG states, in rank order."""
         return {
             "arch": self.cfg["model"]["name"],
             "padding": self.cfg["padding"]["mode"],
@@ -149,27 +168,53 @@ class Trainer:
             "meters": meters.state_dict(),
             "best_top1": pos.best_top1,
             "best_epoch": pos.best_epoch,
-            "rng": rng_state(),
+            "rng": rngs,
             "config": dict(self.cfg),
         }
 
+    def _resume_point(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest readable checkpoint: last.pt, else the newest epoch checkpoint that loads."""
+        present = [p for p in (self.run.last_checkpoint, *reversed(self.run.epoch_checkpoints())) if p.is_file()]
+        bad: list[Path] = []
+        for path in present:
+            try:
+                ckpt = load_checkpoint(path)
+                missing = [k for k in RESUME_KEYS if k not in ckpt]
+                if missing:
+                    raise PadlibError(f"{path}: not a resumable checkpoint (no {', '.join(missing)})")
+            except PadlibError as e:
+                # a truncated file (full disk, failing storage) must not strand the intact older ones
+                log.warning(f"{e}; trying an older checkpoint")
+                bad.append(path)
+                continue
+            if bad:
+                log.warning(f"resuming from {path} instead of the unreadable {', '.join(p.name for p in bad)}")
+            return path, ckpt
+        if bad:
+            raise PadlibError(
+                f"no readable checkpoint in {self.run.checkpoint_dir} ({', '.join(p.name for p in bad)}); "
+                "move that folder away to start the run over"
+            )
+        return None
+
     def _restore(self) -> tuple[Position, TrainMeters]:
-        if not self.run.last_checkpoint.is_file():
+        found = self._resume_point()
+        if found is None:
             return Position(), TrainMeters()
-        ckpt = load_checkpoint(self.run.last_checkpoint)
+        path, ckpt = found
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
         pos = Position(int(ckpt["epoch"]), int(ckpt["batch"]), float(ckpt["best_top1"]), int(ckpt["best_epoch"]))
         saved_world = int(ckpt.get("world_size", 1))
         if pos.batch and saved_world != self.dist.world_size:
             # the position inside the epoch is a per-rank batch count of a sharded order
             raise PadlibError(
-                f"{self.run.last_checkpoint} was saved mid-epoch by {saved_world} process(es); resume it "
+                f"{path} was saved mid-epoch by {saved_world} process(es); resume it "
                 f"with {saved_world} (this job has {self.dist.world_size})"
             )
+        self._restore_rng(ckpt["rng"], path)
         meters = TrainMeters()
         if pos.batch:
             saved = TrainMeters(**ckpt["meters"])
@@ -178,14 +223,26 @@ class Trainer:
         log.info(f"resuming {self.run.path} from {where}")
         return pos, meters
 
-    def _save_epoch(self, pos: Position, is_best: bool) -> None:
-        data = serialize(self._state(pos, TrainMeters()))
+    def _restore_rng(self, saved: dict[str, Any] | list[dict[str, Any]], path: Path) -> None:
+        """This rank's RNG states from a checkpoint (one state per rank; older checkpoints hold one)."""
+        states = saved if isinstance(saved, list) else [saved]
+        if len(states) == self.dist.world_size:
+            set_rng_state(states[self.dist.rank])
+            return
+        log.warning(f"{path} holds the RNG states of {len(states)} process(es), this job has "
+                    f"{self.dist.world_size}: random layers (dropout) continue on other streams, so this resume "
+                    "is not bit-exact")
+        if self.dist.rank < len(states):
+            set_rng_state(states[self.dist.rank])
+
+    def _save_epoch(self, pos: Position, is_best: bool, rngs: list[dict[str, Any]]) -> None:
+        data = serialize(self._state(pos, TrainMeters(), rngs))
         paths = [self.run.epoch_checkpoint(pos.epoch), self.run.last_checkpoint]
         if is_best:
             paths.insert(0, self.run.best_checkpoint)
         # last.pt is written last: until then the previous one stays the resume point
         save_checkpoint(data, *paths)
-        keep = int(self.tcfg["keep_last"])
+        keep = self.tcfg.keep_last
         for old in self.run.epoch_checkpoints()[:-keep] if keep > 0 else self.run.epoch_checkpoints():
             old.unlink(missing_ok=True)
 
@@ -203,8 +260,9 @@ class Trainer:
             "seed": int(cfg["seed"]),
             "dataset": self.data.name,
             "num_classes": self.data.num_classes,
-            "epochs": int(self.tcfg["epochs"]),
+            "epochs": self.tcfg.epochs,
             "world_size": self.dist.world_size,
+            "precision": precision_name(self.amp_dtype),
             "status": "running",
             "config": dict(cfg),
             "started": time.time(),
@@ -232,7 +290,7 @@ class Trainer:
     def _check_unreadable(self, train: TrainMeters, val: EvalResult) -> None:
         skipped = train.skipped + val.skipped
         seen = skipped + train.count + val.count
-        limit = float(self.tcfg["max_unreadable_fraction"])
+        limit = self.tcfg.max_unreadable_fraction
         if skipped and skipped > limit * seen:
             raise PadlibError(
                 f"{skipped} of {seen} images were unreadable this epoch (more than {limit:.1%}); "
@@ -244,10 +302,19 @@ class Trainer:
         if self.run.exists():
             info = self.run.read_info()
             if info["status"] == "completed":
+                diffs = config_diffs(info.get("config", {}), self.cfg)
+                if diffs:
+                    # a longer or changed schedule is another experiment from its first step on
+                    raise PadlibError(
+                        f"{self.run.path} holds a completed run with other settings ({diffs}); it is kept as it "
+                        "is: start the new settings in another directory (hydra.run.dir=...)"
+                    )
                 log.info(f"{self.run.path}: run already completed ({info['epochs']} epochs); nothing to do")
                 return "completed"
             check_same_experiment(info.get("config", {}), self.cfg, str(self.run.path))
         self._build()
+        if self.run.exists():
+            self._check_same_precision(self.run.read_info())
         pos, meters = self._restore()
         if self.dist.is_main:
             self._start_run_json(resumed=self.run.exists())
@@ -267,12 +334,21 @@ class Trainer:
         self._mark("completed")
         return "completed"
 
+    def _check_same_precision(self, info: Mapping[str, Any]) -> None:
+        # trainer.amp=auto depends on the device, which may change between a run and its resumption
+        stored, now = info.get("precision"), precision_name(self.amp_dtype)
+        if stored is not None and stored != now:
+            raise PadlibError(
+                f"{self.run.path} was trained at {stored} and this job would continue at {now}; resume it with "
+                f"trainer.amp={'none' if stored == 'fp32' else stored}"
+            )
+
     def _mark(self, status: str) -> None:
         if self.dist.is_main and self.run.exists():
             self.run.update_info(status=status, updated=time.time())
 
     def _epochs(self, pos: Position, meters: TrainMeters) -> None:
-        epochs = int(self.tcfg["epochs"])
+        epochs = self.tcfg.epochs
         model = self._wrapped_model()
         writer = None
         if self.dist.is_main:
@@ -282,8 +358,8 @@ class Trainer:
         ctx = StepContext(self.optimizer, self.scheduler, self.scaler, self.criterion, self.device,
                           self.amp_dtype, self.channels_last, self.dist)
         self.preemption.install()
-        show = self.dist.is_main and bool(self.tcfg["progress"])
-        log_every = int(self.tcfg["log_every"])
+        show = self.dist.is_main and self.tcfg.progress
+        log_every = self.tcfg.log_every
         try:
             for epoch in range(pos.epoch + 1, epochs + 1):
                 self.sampler.set_epoch(epoch, pos.batch)
@@ -297,8 +373,9 @@ class Trainer:
                     pos.batch = meters.steps
                     # the checkpoint keeps the sums of all ranks; on resume rank 0 carries them
                     reduced = reduce_meters(meters, self.dist, self.device)
+                    rngs = gather_objects(rng_state(), self.dist)
                     if self.dist.is_main:
-                        save_checkpoint(self._state(pos, reduced), self.run.last_checkpoint)
+                        save_checkpoint(self._state(pos, reduced, rngs), self.run.last_checkpoint)
                         log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch}); exiting")
                     self.preemption.exit()
                 train_seconds = time.perf_counter() - start
@@ -315,6 +392,7 @@ class Trainer:
                 is_best = val.top1 > pos.best_top1
                 if is_best:
                     pos.best_top1, pos.best_epoch = val.top1, epoch
+                rngs = gather_objects(rng_state(), self.dist)
                 if self.dist.is_main:
                     self.run.append_metrics(row)
                     for key, value in row.items():
@@ -323,7 +401,7 @@ class Trainer:
                     writer.flush()
                     if is_best:
                         self.run.write_predictions(val.pred, val.target, epoch)
-                    self._save_epoch(pos, is_best)
+                    self._save_epoch(pos, is_best, rngs)
                 log.info(
                     f"epoch {epoch}/{epochs} train loss {row['train_loss']:.4f} top1 {row['train_top1']:.2f} | "
                     f"val loss {val.loss:.4f} top1 {val.top1:.2f} top5 {val.top5:.2f} | "
@@ -338,17 +416,18 @@ class Trainer:
 
 def train(cfg: Mapping[str, Any]) -> str:
     """Run one training job from a resolved, plain-dict config; returns the final run status."""
-    device = resolve_device(str(cfg["trainer"]["device"]), "trainer.device")
+    tcfg = read_trainer_config(cfg["trainer"])
+    device = resolve_device(tcfg.device, "trainer.device")
     dist = init_distributed(device.type)
     if not dist.is_main:
         logging.getLogger().setLevel(logging.WARNING)
-    if cfg["trainer"]["deterministic"]:
+    if tcfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     try:
-        return Trainer(cfg, dist, device).fit()
+        return Trainer(cfg, dist, device, tcfg).fit()
     finally:
         shutdown()

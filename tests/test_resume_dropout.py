@@ -1,0 +1,91 @@
+"""Exact resume for models with random layers: the paper's vgg16_bn (dropout) with loader workers, and a
+2-process DDP run with dropout. resnet18 has no random layer, so it cannot show an RNG that is one
+draw off; these can."""
+
+import signal
+import subprocess
+
+import pytest
+import torch
+
+from padlib.checkpoint import load_checkpoint
+from padlib.data import make_synthetic_imagefolder
+from padlib.rundir import RunDir
+from tests.train_helpers import metrics_without_timing, run, start, train_cmd, wait_for
+
+pytestmark = pytest.mark.slow
+
+VGG = ("model=vgg16_bn", "padding=partial", "data.workers=2", "trainer.epochs=2", "trainer.keep_last=1")
+# timm's 0.4M-parameter ResNet with dropout before its classifier: small enough for two processes
+DDP = ("model=timm", "model.name=test_resnet", "+model.kwargs.drop_rate=0.5", "padding=partial",
+       "trainer.epochs=2", "trainer.batch_size=16")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_synthetic_imagefolder(tmp_path_factory.mktemp("synthetic"), num_classes=3, train_per_class=48,
+                                      val_per_class=15, size=40)
+
+
+@pytest.fixture(scope="module")
+def vgg_reference(tmp_path_factory, data_root):
+    run_dir = tmp_path_factory.mktemp("vgg") / "run"
+    res = run(train_cmd(run_dir, data_root, *VGG), timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return run_dir
+
+
+def test_vgg_killed_at_an_epoch_boundary_resumes_exactly(vgg_reference, data_root, tmp_path):
+    # SIGKILL in epoch 2: the resume starts from epoch 1's checkpoint, with fresh loader workers
+    run_dir = tmp_path / "run"
+    cmd = train_cmd(run_dir, data_root, *VGG)
+    proc = start(cmd, tmp_path / "log1")
+    wait_for(lambda: "epoch 2/2 [2/" in (tmp_path / "log1").read_text() or proc.poll() is not None,
+             timeout=300, what="epoch 2 to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(RunDir(run_dir).last_checkpoint)["epoch"] == 1
+    res = run(cmd, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert metrics_without_timing(run_dir) == metrics_without_timing(vgg_reference)
+
+
+def test_vgg_preempted_mid_epoch_resumes_exactly(vgg_reference, data_root, tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = train_cmd(run_dir, data_root, *VGG)
+    proc = start(cmd, tmp_path / "log1")
+    wait_for(lambda: "epoch 2/2 [3/" in (tmp_path / "log1").read_text(), timeout=300, what="epoch 2, step 3")
+    proc.send_signal(signal.SIGUSR1)
+    assert proc.wait(timeout=120) == 128 + signal.SIGUSR1
+    assert load_checkpoint(RunDir(run_dir).last_checkpoint)["batch"] >= 3
+    res = run(cmd, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert metrics_without_timing(run_dir) == metrics_without_timing(vgg_reference)
+
+
+def _torchrun(cmd):
+    return [cmd[0], "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *cmd[1:]]
+
+
+def test_ddp_with_dropout_preempted_mid_epoch_resumes_exactly(data_root, tmp_path):
+    reference, run_dir = tmp_path / "reference", tmp_path / "run"
+    res = run(_torchrun(train_cmd(reference, data_root, *DDP)), timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    # every rank's RNG states are kept, and they differ: the ranks draw different dropout masks
+    rngs = load_checkpoint(RunDir(reference).last_checkpoint)["rng"]
+    assert len(rngs) == 2 and not torch.equal(rngs[0]["torch"], rngs[1]["torch"])
+
+    cmd = _torchrun(train_cmd(run_dir, data_root, *DDP))
+    proc = start(cmd, tmp_path / "log1")
+    wait_for(lambda: "epoch 2/2 [3/" in (tmp_path / "log1").read_text() or proc.poll() is not None,
+             timeout=300, what="epoch 2, step 3")
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2, workers
+    # one rank hears the preemption signal; both must stop at the same step and save once
+    subprocess.run(["kill", "-USR1", workers[-1]], check=True)
+    proc.wait(timeout=120)
+    last = load_checkpoint(RunDir(run_dir).last_checkpoint)
+    assert last["epoch"] == 1 and last["batch"] >= 3 and len(last["rng"]) == 2
+    res = run(cmd, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert metrics_without_timing(run_dir) == metrics_without_timing(reference)
