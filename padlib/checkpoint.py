@@ -95,7 +95,7 @@ def load_weights(model: nn.Module, ckpt: Mapping[str, Any], source: str) -> None
 
 
 def rng_state() -> dict[str, Any]:
-    """Every RNG state the loop depends on, as tensors and plain values (``weights_only``-safe)."""
+    """This process's RNG states that the loop depends on, as tensors and plain values (``weights_only``-safe)."""
     np_state = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
@@ -108,7 +108,8 @@ def rng_state() -> dict[str, Any]:
         },
     }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # this process's device only: under DDP each rank keeps its own GPU's generator
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -122,4 +123,8 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
         ("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
     )
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        cuda = state["cuda"]
+        if isinstance(cuda, list | tuple):  # checkpoints before per-rank states held every device's
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            torch.cuda.set_rng_state(cuda)
