@@ -50,8 +50,8 @@ def _load_sweep(args: argparse.Namespace, need_metrics: bool = True):
         sweep = load_sweep(args.sweep, include_incomplete=args.include_incomplete, dataset=args.dataset,
                            need_metrics=need_metrics)
         warn(sweep.warnings)
-        if sweep.left_out_note():
-            print(sweep.left_out_note())
+        for note in sweep.notes():
+            print(note)
         print(f"{args.sweep}: {len(sweep.runs)} runs of {sweep.dataset}")
         args.loaded_sweep = sweep
     return args.loaded_sweep
@@ -194,6 +194,8 @@ def _add_sweep_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
 
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    from padlib.report.evaluation import AMP_CHOICES, RUN_PRECISION
+
     p.add_argument("--paddings", type=_paddings, default=None,
                    help="test paddings, comma-separated (default: zero,partial,reflect,replicate "
                         "plus any training padding of the sweep)")
@@ -202,8 +204,10 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="data loader workers")
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--amp", default="none", choices=("auto", "none", "bf16", "fp16"),
-                   help="autocast dtype for evaluation (default none: full precision)")
+    p.add_argument("--amp", default=RUN_PRECISION, choices=AMP_CHOICES,
+                   help="precision of evaluation: run (default: each run's training precision, so testing "
+                        "with the training padding reproduces its logged val top-1; fp32 where the device "
+                        "cannot run it), or for all weights auto (bf16 on CUDA), none (fp32), bf16, fp16")
 
 
 def _add_figure_args(p: argparse.ArgumentParser) -> None:

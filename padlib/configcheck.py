@@ -1,4 +1,5 @@
-"""Checks shared by the config readers (``data``, ``trainer``): one clear PadlibError per bad key.
+"""Checks shared by the config readers (``data``, ``trainer``): one clear PadlibError per bad key; and
+``flatten``, how the trainer and the evaluator compare configs.
 
 Hydra hands over whatever the user typed (``trainer.epochs=abc`` arrives as a string), so every
 reader checks types and ranges here instead of failing later, or worse, running with it.
@@ -69,3 +70,16 @@ def choice(cfg: Mapping[str, Any], key: str, default: str, options: tuple[str, .
     if value not in options:
         raise PadlibError(f"{where}.{key}={value!r} is unknown; use one of {', '.join(options)}")
     return value
+
+
+def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; anything but a mapping has no settings at all."""
+    if not isinstance(cfg, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

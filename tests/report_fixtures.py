@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -15,13 +17,16 @@ from padlib.rundir import RunDir
 
 
 def make_run(root: Path, arch: str, padding: str, seed: int, top1: Sequence[float], status: str = "completed",
-             dataset: str = "synthetic", config: dict[str, Any] | None = None, name: str | None = None) -> RunDir:
-    """A run directory whose epoch e (from 1) has val top-1 ``top1[e-1]``."""
+             dataset: str = "synthetic", config: dict[str, Any] | None = None, name: str | None = None,
+             epochs: int | None = None, info: dict[str, Any] | None = None) -> RunDir:
+    """A run directory whose epoch e (from 1) has val top-1 ``top1[e-1]``; ``epochs`` is the planned number
+    (default: as many as ``top1``), ``info`` more run.json fields (precision, device, world_size, ...)."""
     run = RunDir(root / (name or f"{arch}/{padding}/seed{seed}"))
+    epochs = len(top1) if epochs is None else epochs
     cfg = config or {"model": {"name": arch, "source": "torchvision"}, "padding": {"mode": padding},
-                     "data": {"name": dataset}, "trainer": {"epochs": len(top1)}, "seed": seed}
-    run.write_info({"arch": arch, "padding": padding, "seed": seed, "dataset": dataset, "epochs": len(top1),
-                    "world_size": 1, "status": status, "config": cfg})
+                     "data": {"name": dataset}, "trainer": {"epochs": epochs}, "seed": seed}
+    run.write_info({"arch": arch, "padding": padding, "seed": seed, "dataset": dataset, "epochs": epochs,
+                    "world_size": 1, "status": status, "config": cfg, **(info or {})})
     for epoch, acc in enumerate(top1, 1):
         run.append_metrics({"epoch": epoch, "val_top1": float(acc), "val_top5": min(100.0, acc + 10),
                             "val_loss": 1.0 / epoch, "train_loss": 1.5 / epoch, "train_top1": acc - 1,
@@ -42,33 +47,102 @@ def make_predictions(run: RunDir, pred: Sequence[int], target: Sequence[int], ep
 TINY_ARCH = "test_resnet"  # timm's 0.4M-parameter ResNet: layer1..layer4 like torchvision's
 
 
-def synthetic_data_cfg(data_root: Path) -> dict[str, Any]:
-    """A 4-class synthetic ImageFolder config with 16 val images of 32x32."""
+def source_of(arch: str) -> str:
+    """The model source of the test archs: timm for TINY_ARCH, torchvision for the others."""
+    return "timm" if arch == TINY_ARCH else "torchvision"
+
+
+# a data root holds one synthetic tree: another size regenerates it, so trained runs use their own root
+TRAINED_SIZES = {"train_per_class": 32, "val_per_class": 16}
+
+
+def synthetic_data_cfg(data_root: Path, train_per_class: int = 2, val_per_class: int = 4) -> dict[str, Any]:
+    """A 4-class synthetic ImageFolder config of 32x32 images (by default 16 val images)."""
     return {"name": "synthetic", "root": str(data_root), "workers": 0, "image_size": 32, "resize_size": 36,
-            "synthetic": {"num_classes": 4, "train_per_class": 2, "val_per_class": 4, "size": 40, "seed": 0}}
+            "synthetic": {"num_classes": 4, "train_per_class": train_per_class, "val_per_class": val_per_class,
+                          "size": 40, "seed": 0}}
+
+
+def _save_model_run(root: Path, data: dict[str, Any], model: Any, padding: str, seed: int, arch: str,
+                    top1: Sequence[float], info: dict[str, Any] | None) -> RunDir:
+    """A completed run of ``model`` (its best checkpoint) with the metrics ``top1``."""
+    from padlib.checkpoint import save_checkpoint
+
+    cfg = {"model": {"name": arch, "source": source_of(arch)},
+           "padding": {"mode": padding}, "data": data, "trainer": {"epochs": len(top1)}, "seed": seed}
+    run = make_run(root, arch, padding, seed, top1, config=cfg, info=info)
+    save_checkpoint({"model": model.state_dict(), "arch": arch, "padding": padding, "config": cfg},
+                    run.best_checkpoint)
+    return run
 
 
 def make_model_run(root: Path, data_root: Path, padding: str, seed: int, pred: Sequence[int] | None = None,
-                   arch: str = TINY_ARCH, top1: Sequence[float] = (40.0, 50.0)) -> RunDir:
+                   arch: str = TINY_ARCH, top1: Sequence[float] = (40.0, 50.0),
+                   info: dict[str, Any] | None = None) -> RunDir:
     """A completed run with a real (randomly initialised) best checkpoint and, given ``pred``, predictions."""
     import torch
 
-    from padlib.checkpoint import save_checkpoint
     from padlib.data import build_data
     from padlib.models import build_model
 
     data = synthetic_data_cfg(data_root)
-    cfg = {"model": {"name": arch, "source": "timm" if arch == TINY_ARCH else "torchvision"},
-           "padding": {"mode": padding}, "data": data, "trainer": {"epochs": len(top1)}, "seed": seed}
-    run = make_run(root, arch, padding, seed, top1, config=cfg)
     torch.manual_seed(seed)
-    model = build_model(arch, 4, padding, cfg["model"]["source"])
-    save_checkpoint({"model": model.state_dict(), "arch": arch, "padding": padding, "config": cfg},
-                    run.best_checkpoint)
+    model = build_model(arch, 4, padding, source_of(arch))
+    run = _save_model_run(root, data, model, padding, seed, arch, top1, info)
     if pred is not None:
         target = build_data({k: v for k, v in data.items() if k != "workers"}).val.targets
         make_predictions(run, pred, target)
     return run
+
+
+def split_tensors(data: dict[str, Any], split: str) -> tuple[Any, Any]:
+    """All images of a split of the data config ``data`` as one batch, and their targets (decoded once)."""
+    return _split_tensors(json.dumps(data, sort_keys=True), split)
+
+
+@functools.cache
+def _split_tensors(data_json: str, split: str) -> tuple[Any, Any]:
+    import torch
+
+    from padlib.data import build_data
+
+    torch.manual_seed(0)  # the train split's random crops
+    data = {k: v for k, v in json.loads(data_json).items() if k != "workers"}
+    images = getattr(build_data(data), split)
+    items = [images[i] for i in range(len(images))]
+    return torch.stack([item[0] for item in items]), torch.tensor([int(item[1]) for item in items])
+
+
+def make_trained_run(root: Path, data_root: Path, padding: str, seed: int, steps: int = 40) -> RunDir:
+    """A completed run whose best checkpoint is TINY_ARCH trained by ``steps`` plain SGD steps in ``padding``
+    on the synthetic train split (TRAINED_SIZES), logged honestly: its best val top-1 is these weights'
+    top-1 over the whole val set in fp32 with the training padding (computed here, not by padlib.engine)."""
+    import torch
+    from torch.nn import functional
+
+    from padlib.models import build_model
+
+    data = synthetic_data_cfg(data_root, **TRAINED_SIZES)
+    x, y = split_tensors(data, "train")
+    torch.manual_seed(seed)
+    model = build_model(TINY_ARCH, 4, padding, source_of(TINY_ARCH))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    order = torch.Generator().manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as fast for this tiny model, and many times faster on a busy machine
+    try:
+        model.train()
+        for _ in range(steps):
+            idx = torch.randint(0, len(x), (32,), generator=order)
+            opt.zero_grad()
+            functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        xv, yv = split_tensors(data, "val")
+        with torch.no_grad():
+            top1 = 100.0 * float((model.eval()(xv).argmax(1) == yv).float().mean())
+    finally:
+        torch.set_num_threads(threads)
+    return _save_model_run(root, data, model, padding, seed, TINY_ARCH, (top1 / 2, top1), None)
 
 
 def welch_by_hand(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float]:

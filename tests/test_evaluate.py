@@ -22,7 +22,7 @@ def sweep(tmp_path):
     for seed, final in enumerate((80.0, 81.0, 82.5)):
         make_run(root, "resnet18", "zero", seed, curve(final))
         make_run(root, "resnet18", "partial", seed, curve(final + 1.5))
-    make_run(root, "resnet18", "reflect", 0, curve(70.0, 2), status="failed")
+    make_run(root, "resnet18", "reflect", 0, curve(70.0, 2), status="failed", epochs=6)  # failed in epoch 3 of 6
     return root
 
 
@@ -118,3 +118,34 @@ def test_all_reports_what_it_can(sweep, tmp_path, capsys):
     assert "error: cross: no weights could be evaluated" in captured.err
     assert "failed: cross; written: tables, figures" in captured.err
     assert {"best.csv", "last5.csv", "convergence.png", "best_top1_bars.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_tables_name_runs_with_other_settings(sweep, tmp_path, capsys):
+    make_run(sweep, "resnet18", "zero", 0, curve(60.0, 3), name="short/zero/seed0")
+    assert evaluate.main(["tables", str(sweep), "--out", str(tmp_path)]) == 0
+    assert "resnet18 runs differ in trainer.epochs, which change results: not pooled" in capsys.readouterr().out
+    with open(tmp_path / "best.csv") as f:
+        assert [(r["arch"], r["n_runs"]) for r in csv.DictReader(f)] == [
+            ("resnet18 [trainer.epochs=3]", "1"), ("resnet18 [trainer.epochs=6]", "3"),
+            ("resnet18 [trainer.epochs=6]", "3")]
+
+
+def test_cross_evaluates_at_the_runs_precision(tmp_path, capsys):
+    """Issue 9 C: by default each run is evaluated at its training precision; a bf16 run on a CPU falls
+    back to fp32 with one warning line naming it, and cross.md says at what precision it ran."""
+    from report_fixtures import TINY_ARCH, make_model_run
+
+    root, data, out = tmp_path / "s", tmp_path / "d", tmp_path / "o"
+    make_model_run(root, data, "zero", 0, info={"precision": "bf16"})
+    make_model_run(root, data, "zero", 1, info={"precision": "fp32"})
+    assert evaluate.build_parser().parse_args(["cross", str(root)]).amp == "run"
+    args = ["cross", str(root), "--out", str(out), "--device", "cpu", "--workers", "0", "--paddings", "zero"]
+    assert evaluate.main(args) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: evaluated in fp32, not at the training precision (autocast is used on CUDA only; "
+                        f"this is cpu): {TINY_ARCH}/zero/seed0 (bf16)"]
+    assert "precision of cross-testing: fp32 for all 2 weights (each run's training precision" in \
+        (out / "cross.md").read_text()
+    assert evaluate.main([*args, "--amp", "none"]) == 0
+    assert "warning:" not in capsys.readouterr().err
+    assert "(--amp none;" in (out / "cross.md").read_text()

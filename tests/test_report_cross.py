@@ -8,16 +8,29 @@ import statistics
 import numpy as np
 import pytest
 import torch
-from report_fixtures import TINY_ARCH, make_model_run, synthetic_data_cfg
+from report_fixtures import (
+    TINY_ARCH,
+    TRAINED_SIZES,
+    make_model_run,
+    make_trained_run,
+    split_tensors,
+    synthetic_data_cfg,
+)
 from scipy import stats as sps
 
 from padlib.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from padlib.data import build_data
 from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.report.collect import load_sweep
-from padlib.report.cross import cross_table, cross_test_checkpoint, cross_test_sweep, write_cross
-from padlib.report.evaluation import EvalOptions
+from padlib.report.cross import (
+    cross_table,
+    cross_test_checkpoint,
+    cross_test_sweep,
+    weights_of_file,
+    write_cross,
+)
+from padlib.report.evaluation import EvalOptions, eval_precision, weights_of_run
+from padlib.report.tables import best_table
 
 OPTS = EvalOptions(paddings=["zero", "partial"], workers=0, batch_size=8, device="cpu")
 
@@ -33,18 +46,18 @@ def sweep(tmp_path_factory):
 
 
 @functools.cache
-def val_tensors(data_root, default_synthetic=False):
+def val_tensors(data_root, default_synthetic=False, trained=False):
     """All val images as one batch, and their targets."""
-    cfg = {"name": "synthetic", "root": str(data_root)} if default_synthetic else synthetic_data_cfg(data_root)
-    cfg.pop("workers", None)
-    val = build_data(cfg).val
-    return torch.stack([val[i][0] for i in range(len(val))]), val.targets
+    cfg = ({"name": "synthetic", "root": str(data_root)} if default_synthetic
+           else synthetic_data_cfg(data_root, **(TRAINED_SIZES if trained else {})))
+    x, targets = split_tensors(cfg, "val")
+    return x, targets.numpy()
 
 
 def top1_by_hand(ckpt_path, data_root, padding, arch=TINY_ARCH, source="timm", num_classes=4,
-                 default_synthetic=False):
+                 default_synthetic=False, trained=False):
     """Top-1 of the checkpoint over the whole val set, computed without padlib.engine."""
-    x, targets = val_tensors(data_root, default_synthetic)
+    x, targets = val_tensors(data_root, default_synthetic, trained)
     model = build_model(arch, num_classes, padding, source)
     load_weights(model, load_checkpoint(ckpt_path), "test")
     model.eval()
@@ -152,3 +165,101 @@ def test_bare_weight_file_needs_arch(tmp_path, sweep):
         cross_test_checkpoint(path, "resnet18", None, "synthetic", opts)
     with pytest.raises(PadlibError, match="give --data-root"):
         cross_test_checkpoint(path, TINY_ARCH, None, None, EvalOptions(paddings=["zero"]))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Zero- and partial-padding runs of TINY_ARCH actually trained (well above chance), 3 seeds each."""
+    base = tmp_path_factory.mktemp("trained")
+    root, data = base / "sweep", base / "data"
+    for padding in ("zero", "partial"):
+        for seed in (0, 1, 2):
+            make_trained_run(root, data, padding, seed)
+    return root, data
+
+
+def test_cross_testing_trained_weights(trained):
+    """Issue 9 D: with trained weights a wrong test padding changes the numbers, so this would catch one.
+    Table 4's diagonal is Table 2 (same checkpoints, same precision); every other cell is an independent
+    evaluation; the paired CI and p are the textbook ones."""
+    root, data = trained
+    sweep = load_sweep(root)
+    result = cross_test_sweep(sweep, EvalOptions(paddings=["zero", "partial"], workers=0, batch_size=64, device="cpu"))
+    assert not result.warnings
+    rows = {(r["train_padding"], r["test_padding"]): r for r in cross_table(result).rows}
+    logged = {r["padding"]: [r[f"run{i}"] for i in (1, 2, 3)] for r in best_table(sweep).rows}
+    ckpt = {(train, s): root / TINY_ARCH / train / f"seed{s}" / "checkpoints" / "best.pt"
+            for train in ("zero", "partial") for s in (0, 1, 2)}
+    for train, test in (("zero", "partial"), ("partial", "zero")):
+        diag, off = rows[(train, train)], rows[(train, test)]
+        runs = [diag[f"run{i}"] for i in (1, 2, 3)]
+        assert runs == pytest.approx(logged[train])  # Table 4 diagonal == Table 2
+        assert min(runs) > 50.0  # chance is 25%
+        vals = [top1_by_hand(ckpt[(train, s)], data, test, trained=True) for s in (0, 1, 2)]
+        assert [off[f"run{i}"] for i in (1, 2, 3)] == pytest.approx(vals)
+        assert off["diff"] == pytest.approx(statistics.mean(vals) - statistics.mean(runs))
+        by_hand = paired_by_hand(vals, runs)
+        assert by_hand is not None
+        assert (off["diff_ci_low"], off["diff_ci_high"], off["p_value"]) == pytest.approx(by_hand)
+    # the wrong padding at test time is visible: zero-trained weights tested with partial padding
+    assert [rows[("zero", "partial")][f"run{i}"] for i in (1, 2, 3)] != pytest.approx(logged["zero"])
+    assert any("precision of cross-testing: fp32 for all 6 weights (each run's training precision" in n
+               for n in result.notes)
+
+
+@pytest.mark.parametrize("precision, amp, device, expected", [
+    ("bf16", "run", "cuda", ("bf16", False)),  # the run's own precision on a GPU
+    ("fp16", "run", "cuda", ("fp16", False)),
+    ("fp32", "run", "cuda", ("fp32", False)),
+    ("bf16", "run", "cpu", ("fp32", True)),  # not on a CPU: fp32, and the caller warns
+    ("fp16", "run", "cpu", ("fp32", True)),
+    ("bf16", "none", "cuda", ("fp32", False)),  # --amp overrides
+    ("fp32", "auto", "cuda", ("bf16", False)),
+    ("fp32", "bf16", "cpu", ("bf16", False)),
+])
+def test_eval_precision(precision, amp, device, expected, tmp_path):
+    w = weights_of_run(load_sweep(make_model_run(tmp_path, tmp_path / "d", "zero", 0,
+                                                 info={"precision": precision}).path).runs[0])
+    assert w.precision == precision
+    assert eval_precision(w, amp, torch.device(device)) == expected
+    with pytest.raises(PadlibError, match="fp16 needs a CUDA device"):
+        eval_precision(w, "fp16", torch.device("cpu"))
+    assert EvalOptions().amp == "run"
+
+
+def test_cross_testing_uses_the_run_precision(sweep, tmp_path):
+    """Issue 9 C: a bf16 run re-evaluated on a CPU falls back to fp32 with one warning naming it, and the
+    table says at what precision it ran."""
+    _, data = sweep
+    root = tmp_path / "s"
+    make_model_run(root, data, "zero", 0, info={"device": "cuda: NVIDIA H100"})  # trainer.amp unset: auto
+    make_model_run(root, data, "zero", 1, info={"device": "cuda: NVIDIA H100"})
+    opts = EvalOptions(paddings=["zero"], workers=0, batch_size=8, device="cpu")
+    result = cross_test_sweep(load_sweep(root), opts)
+    (warning,) = result.warnings
+    assert warning == ("evaluated in fp32, not at the training precision (autocast is used on CUDA only; this "
+                       f"is cpu): {TINY_ARCH}/zero/seed0 (bf16), {TINY_ARCH}/zero/seed1 (bf16)")
+    (note,) = [n for n in result.notes if n.startswith("precision")]
+    assert note.startswith("precision of cross-testing: fp32 for all 2 weights (each run's training precision")
+    assert f"fp32 instead of the training precision (not available on the evaluation device): {TINY_ARCH}" in note
+    values = [v.value for v in result.values[(TINY_ARCH, "zero", "zero")]]
+    assert values == pytest.approx([top1_by_hand(root / TINY_ARCH / "zero" / f"seed{s}" / "checkpoints" / "best.pt",
+                                                 data, "zero") for s in (0, 1)])
+    write_cross(result, tmp_path / "out")
+    assert "precision of cross-testing: fp32" in (tmp_path / "out" / "cross.md").read_text()
+    explicit = cross_test_sweep(load_sweep(root), EvalOptions(paddings=["zero"], workers=0, device="cpu", amp="none"))
+    assert not explicit.warnings and any("(--amp none;" in n for n in explicit.notes)
+
+
+@pytest.mark.parametrize("stored, expected, noted", [
+    ({"precision": "fp16"}, "fp16", False),
+    ({"config": {"trainer": {"amp": "bf16"}}}, "bf16", False),
+    ({"config": {"trainer": {"amp": "auto"}}}, "fp32", True),  # which device is not recorded
+    ({}, "fp32", False),  # a foreign file
+])
+def test_precision_of_a_checkpoint_file(stored, expected, noted, tmp_path):
+    path = tmp_path / "w.pt"
+    w, notes = weights_of_file(path, {"arch": "resnet18", **stored}, None, None, "synthetic", str(tmp_path), 4,
+                               "auto")
+    assert w.precision == expected
+    assert any("--amp bf16" in n for n in notes) == noted

@@ -131,3 +131,21 @@ def test_figures_without_data_still_draw_what_they_can(tmp_path):
     assert "border-artifact score: no run could be scored" in text
     with open(tmp_path / "out" / "per_image_resnet18_zero_vs_partial.csv") as f:
         assert len(list(csv.DictReader(f))) == 16
+
+
+def test_figures_keep_settings_apart(tmp_path):
+    """Issue 9 B: runs of one arch with other settings get their own curves, per-image comparison and files."""
+    data = {"name": "folder", "root": str(tmp_path / "gone")}
+    for epochs in (3, 6):
+        for padding in ("zero", "partial"):
+            cfg = {"model": {"name": "resnet18"}, "padding": {"mode": padding}, "data": data, "seed": 0,
+                   "trainer": {"epochs": epochs}}
+            run = make_run(tmp_path / "s", "resnet18", padding, 0, curve(80.0, epochs), config=cfg,
+                           name=f"e{epochs}/{padding}")
+            make_predictions(run, TARGETS if padding == "partial" else (TARGETS + 1) % 4, TARGETS)
+    report = make_figures(load_sweep(tmp_path / "s"), tmp_path / "out", FigureOptions(activations=False))
+    names = {p.name for p in report.paths}
+    assert {"per_image_resnet18_trainer.epochs=3_zero_vs_partial.csv",
+            "per_image_resnet18_trainer.epochs=6_zero_vs_partial.csv"} <= names
+    assert any(line.startswith("resnet18 [trainer.epochs=3]: 16 val images every zero run (1)")
+               for line in report.lines)

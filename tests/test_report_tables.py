@@ -23,7 +23,7 @@ def sweep_dir(tmp_path):
         make_run(root, "resnet18", "partial", seed, curve(PARTIAL[seed]))
     make_run(root, "resnet18", "reflect", 0, curve(79.0))
     make_run(root, "resnet34", "partial", 0, curve(72.0))  # no zero runs for this arch
-    make_run(root, "resnet18", "replicate", 0, curve(90.0, 3), status="running")
+    make_run(root, "resnet18", "replicate", 0, curve(90.0, 3), status="running", epochs=6)  # at epoch 3 of 6
     return root
 
 
@@ -78,9 +78,11 @@ def test_last5_table_every_cell(sweep_dir):
     assert row["std"] == pytest.approx(statistics.stdev(p))
     d, lo, hi, pv = welch_by_hand(p, z)
     assert (row["diff"], row["diff_ci_low"], row["diff_ci_high"], row["p_value"]) == pytest.approx((d, lo, hi, pv))
-    short = rows[("resnet34", "partial")]
-    assert short["run2"] == pytest.approx(73.0)  # 72, 73, 74 averaged
+    # a 3-epoch run is not pooled with the 6-epoch one (see test_different_settings_are_not_pooled)
+    short = rows[("resnet34 [trainer.epochs=3]", "partial")]
+    assert short["run1"] == pytest.approx(73.0)  # 72, 73, 74 averaged
     assert short["epochs_averaged"] == 3
+    assert rows[("resnet34 [trainer.epochs=6]", "partial")]["epochs_averaged"] == 5
     assert any("fewer than 5 epochs" in n and "resnet34/partial/seed1 (3)" in n for n in table.notes)
 
 
@@ -156,3 +158,148 @@ def test_duplicate_seeds_warned(tmp_path):
     make_run(tmp_path, "resnet18", "zero", 0, curve(80), name="a")
     make_run(tmp_path, "resnet18", "zero", 0, curve(81), name="b")
     assert any("both resnet18/zero seed 0" in w for w in load_sweep(tmp_path).warnings)
+
+
+def corrupt_epochs(run, epochs):
+    """Cut the metrics lines of ``epochs`` short, as a crash mid-write would (collect.py skips them)."""
+    lines = run.metrics_path.read_text().splitlines()
+    for e in epochs:
+        lines[e - 1] = lines[e - 1][:15]
+    run.metrics_path.write_text("\n".join(lines) + "\n")
+
+
+def test_last5_counts_epochs_not_rows(tmp_path):
+    """Issue 9 A: the window is epochs E-4..E by number; a missing epoch is named, never replaced by an
+    older one."""
+    top1 = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0]
+    gap = make_run(tmp_path, "resnet18", "zero", 0, top1)
+    corrupt_epochs(gap, [6])  # inside the window 4..8
+    last = make_run(tmp_path, "resnet18", "zero", 1, top1)
+    corrupt_epochs(last, [8])  # the final epoch itself: the planned epochs say it is missing
+    lost = make_run(tmp_path, "resnet18", "zero", 2, top1)
+    corrupt_epochs(lost, [4, 5, 6, 7, 8])  # nothing of the window left
+    make_run(tmp_path, "resnet18", "zero", 3, top1)
+    table = last5_table(load_sweep(tmp_path))
+    (row,) = table.rows
+    assert [row["run1"], row["run2"], row["run3"]] == pytest.approx([
+        statistics.mean([40, 50, 70, 80]),  # old code: rows of epochs 3,4,5,7,8
+        statistics.mean([40, 50, 60, 70]),  # old code: epochs 3..7
+        statistics.mean([40, 50, 60, 70, 80])])
+    assert row["seeds"] == "0 1 3" and row["n_runs"] == 3  # seed 2 has no epoch of its window
+    assert row["epochs_averaged"] == 4
+    (note,) = [n for n in table.notes if "last-5 window" in n]
+    assert "resnet18/zero/seed0 (epochs 4-8: no readable metrics for epoch(s) 6; averaged the 4 present)" in note
+    assert "resnet18/zero/seed1 (epochs 4-8: no readable metrics for epoch(s) 8; averaged the 4 present)" in note
+    assert "resnet18/zero/seed2 (epochs 4-8: no readable metrics for epoch(s) 4, 5, 6, 7, 8; left out" in note
+    assert "seed3" not in note
+
+
+def test_last5_of_an_unfinished_run_ends_at_its_last_epoch(tmp_path):
+    make_run(tmp_path, "resnet18", "zero", 0, curve(80.0, 7), status="running", epochs=10)
+    table = last5_table(load_sweep(tmp_path, include_incomplete=True))
+    assert table.rows[0]["run1"] == pytest.approx(78.0)  # epochs 3..7 of 10
+    assert not any("window" in n or "fewer than 5 epochs" in n for n in table.notes)
+
+
+def settings_config(arch, padding, seed, epochs=6, **changes):
+    """A trainer-like config; ``changes`` maps dotted keys to values (``trainer__optim__lr`` style)."""
+    cfg = {"seed": seed, "run_dir": f"/somewhere/{padding}/seed{seed}",
+           "model": {"name": arch, "source": "torchvision"}, "padding": {"mode": padding},
+           "data": {"name": "synthetic", "root": "data/synthetic", "workers": 0, "image_size": 32,
+                    "crop_scale": [0.5, 1.0], "train_subset": None},
+           "trainer": {"epochs": epochs, "batch_size": 128, "amp": "auto", "device": "auto", "log_every": 50,
+                       "progress": True, "keep_last": 5, "optim": {"lr": 0.02}}}
+    for key, value in changes.items():
+        *path, last = key.split("__")
+        node = cfg
+        for part in path:
+            node = node[part]
+        node[last] = value
+    return cfg
+
+
+def test_different_settings_are_not_pooled(tmp_path):
+    """Issue 9 B: 3-epoch and 6-epoch runs of one arch and padding land in separate rows, each padding
+    compared with zero padding at its own settings; settings that do not change results are ignored."""
+    for seed in (0, 1):
+        for padding, bonus in (("zero", 0.0), ("partial", 1.0)):
+            make_run(tmp_path, "resnet18", padding, seed, curve(70.0 + seed + bonus, 3),
+                     config=settings_config("resnet18", padding, seed, 3), name=f"short/{padding}/seed{seed}")
+            # runtime-only differences: another data root, device, workers, logging, checkpoints kept
+            make_run(tmp_path, "resnet18", padding, seed, curve(80.0 + seed + 2 * bonus),
+                     config=settings_config("resnet18", padding, seed, data__root=f"/data{seed}",
+                                            data__workers=8, trainer__device="cuda", trainer__log_every=seed + 1,
+                                            trainer__progress=False, trainer__keep_last=seed),
+                     info={"device": "cpu: x86_64 x2 threads"}, name=f"long/{padding}/seed{seed}")
+    make_run(tmp_path, "vgg16_bn", "zero", 0, curve(60.0), config=settings_config("vgg16_bn", "zero", 0))
+    sweep = load_sweep(tmp_path)
+    table = best_table(sweep)
+    rows = {(r["arch"], r["padding"]): r for r in table.rows}
+    assert list(rows) == [("vgg16_bn", "zero"),
+                          ("resnet18 [trainer.epochs=3]", "zero"), ("resnet18 [trainer.epochs=3]", "partial"),
+                          ("resnet18 [trainer.epochs=6]", "zero"), ("resnet18 [trainer.epochs=6]", "partial")]
+    assert [rows[("resnet18 [trainer.epochs=3]", "partial")][f"run{i}"] for i in (1, 2)] == [71.0, 72.0]
+    assert rows[("resnet18 [trainer.epochs=3]", "partial")]["diff"] == pytest.approx(1.0)
+    assert [rows[("resnet18 [trainer.epochs=6]", "partial")][f"run{i}"] for i in (1, 2)] == [82.0, 83.0]
+    assert rows[("resnet18 [trainer.epochs=6]", "partial")]["diff"] == pytest.approx(2.0)
+    (note,) = [n for n in table.notes if "not pooled" in n]
+    assert note.startswith("resnet18 runs differ in trainer.epochs, which change results")
+    assert ("resnet18 [trainer.epochs=3]: short/partial/seed0, short/partial/seed1, short/zero/seed0, "
+            "short/zero/seed1") in note
+    assert "vgg16_bn" not in note
+    # cross-testing and the figures group the same way
+    from padlib.report.evaluation import weights_of_run
+    assert {weights_of_run(r).group for r in sweep.runs} == {"vgg16_bn", *(k[0] for k in rows)}
+    assert rows[("resnet18 [trainer.epochs=6]", "zero")]["paper_mean"] is None  # synthetic: no paper rows
+    assert any("not pooled" in n for n in last5_table(sweep).notes)
+
+
+@pytest.mark.parametrize("a, b, label", [
+    ({"trainer__optim__lr": 0.1}, {}, "trainer.optim.lr=0.02"),
+    ({"data__crop_scale": [0.08, 1.0]}, {}, "data.crop_scale=[0.5, 1.0]"),
+    ({"data__train_subset": 1000}, {}, "data.train_subset=null"),
+    ({"trainer__amp": "bf16"}, {}, "precision=fp32"),  # config amp "auto" on a CPU: fp32
+    ({"trainer__amp": "none"}, {"trainer__amp": "auto"}, None),  # both fp32 on a CPU: pooled
+])
+def test_settings_that_split(tmp_path, a, b, label):
+    make_run(tmp_path, "resnet18", "zero", 0, curve(80), config=settings_config("resnet18", "zero", 0, **a),
+             info={"device": "cpu: x86_64 x2 threads"})
+    make_run(tmp_path, "resnet18", "zero", 1, curve(81), config=settings_config("resnet18", "zero", 1, **b),
+             info={"device": "cpu: x86_64 x2 threads"})
+    labels = [r["arch"] for r in best_table(load_sweep(tmp_path)).rows]
+    if label is None:
+        assert labels == ["resnet18"]
+    else:
+        assert len(labels) == 2 and f"resnet18 [{label}]" in labels
+
+
+def test_precision_and_world_size_split(tmp_path):
+    cfg = settings_config("resnet18", "zero", 0)
+    make_run(tmp_path, "resnet18", "zero", 0, curve(80), config=cfg, info={"device": "cuda: NVIDIA H100"})
+    make_run(tmp_path, "resnet18", "zero", 1, curve(81), config=cfg, info={"device": "cpu: x86_64 x2 threads"})
+    make_run(tmp_path, "resnet18", "zero", 2, curve(82), config=cfg, info={"device": "cuda: NVIDIA H100",
+                                                                          "world_size": 4})
+    make_run(tmp_path, "resnet18", "zero", 3, curve(83), config=cfg, info={"device": "cpu", "precision": "bf16"})
+    rows = {r["arch"]: r["seeds"] for r in best_table(load_sweep(tmp_path)).rows}
+    assert rows == {"resnet18 [precision=bf16, world_size=1]": "0 3", "resnet18 [precision=fp32, world_size=1]": "1",
+                    "resnet18 [precision=bf16, world_size=4]": "2"}
+
+
+@pytest.mark.parametrize("info, expected", [
+    ({"precision": "fp16", "device": "cpu"}, "fp16"),  # written by the trainer: wins
+    ({"config": {"trainer": {"amp": "auto"}}, "device": "cuda: NVIDIA H100 80GB HBM3"}, "bf16"),
+    ({"config": {"trainer": {"amp": "auto"}}, "device": "cpu: x86_64 x2 threads"}, "fp32"),
+    ({"config": {"trainer": {"amp": "none"}}, "device": "cuda: NVIDIA H100"}, "fp32"),
+    ({"config": {"trainer": {"amp": "fp16"}}, "device": "cuda: NVIDIA H100"}, "fp16"),
+    ({"config": {"trainer": {"amp": "bf16"}}, "device": "cpu: x86_64"}, "bf16"),
+    ({"config": {}}, "fp32"),  # hand-made: nothing says otherwise
+])
+def test_run_precision(info, expected):
+    from padlib.report.collect import run_precision
+    assert run_precision(info, "run.json") == expected
+
+
+def test_unknown_precision_is_named(tmp_path):
+    make_run(tmp_path, "resnet18", "zero", 0, curve(80), info={"precision": "fp8"})
+    with pytest.raises(PadlibError, match=r"resnet18/zero/seed0/run.json: precision='fp8' is unknown; expected fp32"):
+        load_sweep(tmp_path)

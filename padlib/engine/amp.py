@@ -35,6 +35,10 @@ def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.Gr
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
+# How run.json names the precision a run trains and validates at, and its autocast dtype.
+PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def precision_name(dtype: torch.dtype | None) -> str:
-    """How run.json names the precision a run trains and validates at: fp32, bf16 or fp16."""
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    """The run.json name of an autocast dtype (None: fp32)."""
+    return next(name for name, d in PRECISION_DTYPES.items() if d == dtype)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
+from padlib.configcheck import flatten
 from padlib.data import DataBundle, build_data
 from padlib.engine.amp import amp_dtype, grad_scaler, precision_name
 from padlib.engine.config import TrainerConfig, read_trainer_config, read_workers
@@ -52,18 +53,6 @@ log = logging.getLogger("padlib")
 RUNTIME_KEYS = ("run_dir", "data.root", "data.workers", "trainer.device", "trainer.log_every")
 # What a checkpoint must hold to resume from it.
 RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "batch", "best_top1", "best_epoch", "rng")
-
-
-def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 def config_diffs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str:

@@ -2,16 +2,24 @@
 
 Problems with single runs (a foreign run.json, a corrupt metrics line, an unfinished run) become
 warnings and the run is left out or trimmed; only a sweep with nothing usable is an error.
+
+Runs of one arch trained with different settings (epochs, data subset, batch size, precision, ...) are
+never pooled: each distinct setting gets its own group, labelled e.g. ``resnet18 [trainer.epochs=3]``,
+and that label is the "arch" of every table row, so each padding is compared with zero padding at the
+same settings.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from padlib.configcheck import flatten
+from padlib.engine.amp import PRECISION_DTYPES
 from padlib.errors import PadlibError
 from padlib.rundir import RunDir, find_runs
 
@@ -19,6 +27,21 @@ from padlib.rundir import RunDir, find_runs
 FAMILY_ORDER = ("vgg", "resnet")
 PADDING_ORDER = ("zero", "partial", "reflect", "replicate", "circular")
 REFERENCE_PADDING = "zero"
+
+# Config keys that do not change a run's results, so runs that differ only in them are pooled. The
+# trainer keeps its own list for its resume check (RUNTIME_KEYS in padlib/engine/trainer.py); this one
+# also holds what a table row pools over (seed) or shows as a column (padding.mode, model.name), and
+# what only decides whether a run fails (max_unreadable_fraction), not what a finished run measured.
+IGNORED_SETTINGS = frozenset({
+    "seed", "run_dir", "padding.mode", "model.name", "data.root", "data.workers", "trainer.device",
+    "trainer.log_every", "trainer.progress", "trainer.keep_last", "trainer.max_unreadable_fraction",
+    "trainer.compile_backend",
+})
+# trainer.amp is compared as the precision it resolved to ("auto" is bf16 on CUDA, fp32 on CPU)
+PRECISION_SETTING, AMP_SETTING, WORLD_SIZE_SETTING = "precision", "trainer.amp", "world_size"
+PRECISIONS = tuple(PRECISION_DTYPES)
+_AMP_PRECISION = {"none": "fp32", "bf16": "bf16", "fp16": "fp16"}
+_LABEL_OPEN = " ["  # between the arch and its settings in a group label
 
 
 @dataclass
@@ -29,10 +52,17 @@ class Run:
     info: dict[str, Any]
     metrics: list[dict[str, Any]]
     name: str  # path relative to the sweep root, for messages
+    group: str | None = None  # the arch plus the settings that set it apart; None: the arch alone
 
     @property
     def arch(self) -> str:
+        """The architecture as the model builders know it."""
         return str(self.info["arch"])
+
+    @property
+    def label(self) -> str:
+        """The run's group label: the table rows' "arch", e.g. ``resnet18 [trainer.epochs=3]``."""
+        return self.group or self.arch
 
     @property
     def padding(self) -> str:
@@ -54,6 +84,18 @@ class Run:
     def config(self) -> dict[str, Any]:
         return dict(self.info.get("config") or {})
 
+    @property
+    def precision(self) -> str:
+        """fp32, bf16 or fp16: what the run trained and validated at (see ``run_precision``)."""
+        return run_precision(self.info, str(self.rundir.info_path))
+
+    def settings(self) -> dict[str, str]:
+        """The settings that change results, flattened (``trainer.optim.lr``) and shown as text."""
+        flat = {k: v for k, v in flatten(self.config).items() if k not in IGNORED_SETTINGS and k != AMP_SETTING}
+        flat[PRECISION_SETTING] = self.precision
+        flat[WORLD_SIZE_SETTING] = self.info.get("world_size")
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
+
 
 @dataclass
 class Sweep:
@@ -64,19 +106,52 @@ class Sweep:
     runs: list[Run]
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (run name, reason)
     warnings: list[str] = field(default_factory=list)
+    split_notes: list[str] = field(default_factory=list)  # archs whose runs differ in settings
 
     def groups(self) -> dict[tuple[str, str], list[Run]]:
-        """Runs by (arch, padding) in the paper's order, each group sorted by seed."""
+        """Runs by (group label, padding) in the paper's order, each group sorted by seed."""
         groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
         for run in self.runs:
-            groups[(run.arch, run.padding)].append(run)
+            groups[(run.label, run.padding)].append(run)
         return {k: sorted(groups[k], key=lambda r: (r.seed, r.name)) for k in sorted(groups, key=group_order)}
+
+    def notes(self) -> list[str]:
+        """What every report of the sweep should say: runs left out, and runs split by their settings."""
+        left_out = self.left_out_note()
+        return [*([left_out] if left_out else []), *self.split_notes]
 
     def left_out_note(self) -> str | None:
         """One line naming the runs left out, or None."""
         if not self.left_out:
             return None
         return f"left out {len(self.left_out)} run(s): " + "; ".join(f"{n} ({why})" for n, why in self.left_out)
+
+
+def label_arch(label: str) -> str:
+    """The architecture of a group label (``resnet18 [trainer.epochs=3]`` -> ``resnet18``)."""
+    return label.partition(_LABEL_OPEN)[0]
+
+
+def amp_precision(amp: Any, device: str | None, where: str) -> str | None:
+    """The precision trainer.amp=``amp`` trains at on ``device`` (run.json's ``device``, e.g. ``cuda: NVIDIA
+    H100``); None when ``amp`` is auto and the device unknown."""
+    if amp == "auto":
+        return None if device is None else ("bf16" if str(device).startswith("cuda") else "fp32")
+    if amp in _AMP_PRECISION:
+        return _AMP_PRECISION[amp]
+    raise PadlibError(f"{where}: trainer.amp={amp!r} is unknown; expected auto, none, bf16 or fp16")
+
+
+def run_precision(info: dict[str, Any], where: str) -> str:
+    """fp32, bf16 or fp16: run.json's ``precision``, else derived from config.trainer.amp and ``device``
+    (older runs). A run.json with neither (made by hand) counts as fp32."""
+    stored = info.get("precision")
+    if stored is not None:
+        if stored not in PRECISIONS:
+            raise PadlibError(f"{where}: precision={stored!r} is unknown; expected {', '.join(PRECISIONS)}")
+        return str(stored)
+    trainer = (info.get("config") or {}).get("trainer") or {}
+    return amp_precision(trainer.get("amp", "auto"), info.get("device"), where) or "fp32"
 
 
 def arch_key(arch: str) -> tuple:
@@ -136,12 +211,37 @@ def load_sweep(root: Path | str, include_incomplete: bool = False, dataset: str 
             left_out.append((run.name, "no readable metrics"))
         else:
             kept.append(run)
-    _warn_duplicate_seeds(kept, warnings)
     if not kept:
         reasons = "; ".join(f"{n} ({why})" for n, why in left_out)
         hint = " (use --include-incomplete to report unfinished runs)" if not include_incomplete else ""
         raise PadlibError(f"{root}: no usable runs: {reasons}{hint}")
-    return Sweep(root, kept[0].dataset, kept, left_out, warnings)
+    split_notes = split_by_settings(kept)
+    _warn_duplicate_seeds(kept, warnings)
+    return Sweep(root, kept[0].dataset, kept, left_out, warnings, split_notes)
+
+
+def split_by_settings(runs: list[Run]) -> list[str]:
+    """Give runs of one arch that differ in a setting that changes results their own group label (set
+    ``run.group``), so they are never pooled; one note per arch naming the settings and the runs."""
+    by_arch: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_arch[run.arch].append(run)
+    notes = []
+    for arch in sorted(by_arch, key=arch_key):
+        arch_runs = by_arch[arch]
+        settings = [run.settings() for run in arch_runs]
+        keys = sorted(set().union(*settings))
+        varying = [k for k in keys if len({s.get(k) for s in settings}) > 1]
+        if not varying:
+            continue
+        members: dict[str, list[str]] = defaultdict(list)
+        for run, s in zip(arch_runs, settings, strict=True):
+            run.group = arch + _LABEL_OPEN + ", ".join(f"{k}={s.get(k, 'unset')}" for k in varying) + "]"
+            members[run.group].append(run.name)
+        listing = "; ".join(f"{label}: {', '.join(sorted(names))}" for label, names in sorted(members.items()))
+        notes.append(f"{arch} runs differ in {', '.join(varying)}, which change results: not pooled, one row "
+                     f"per setting ({listing})")
+    return notes
 
 
 def _pick_dataset(root: Path, runs: list[Run], dataset: str | None) -> list[Run]:
@@ -159,10 +259,10 @@ def _pick_dataset(root: Path, runs: list[Run], dataset: str | None) -> list[Run]
 
 
 def _warn_duplicate_seeds(runs: list[Run], warnings: list[str]) -> None:
-    """Two runs of one (arch, padding, seed) would count the same experiment twice: say so."""
+    """Two runs of one (group, padding, seed) would count the same experiment twice: say so."""
     seen: dict[tuple[str, str, int], str] = {}
     for run in runs:
-        key = (run.arch, run.padding, run.seed)
+        key = (run.label, run.padding, run.seed)
         if key in seen:
             warnings.append(f"{run.name} and {seen[key]} are both {key[0]}/{key[1]} seed {key[2]}; both are counted")
         else:

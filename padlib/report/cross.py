@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from padlib.engine.amp import PRECISION_DTYPES
 from padlib.engine.device import resolve_device
 from padlib.errors import PadlibError
-from padlib.report.collect import Sweep, group_order
+from padlib.report.collect import PRECISIONS, Sweep, amp_precision, group_order
 from padlib.report.evaluation import (
+    RUN_PRECISION,
     EvalOptions,
     ValSets,
     Weights,
     data_config,
+    eval_precision,
     load_model,
     test_paddings,
     weights_of_run,
@@ -43,17 +47,19 @@ class CrossResult:
 def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
     """Evaluate each set of weights under each test padding; a file that fails is a warning, not an end."""
     from padlib.checkpoint import load_checkpoint
-    from padlib.engine.amp import amp_dtype
     from padlib.engine.loop import evaluate
 
     device = resolve_device(opts.device, "--device")
-    dtype = amp_dtype(opts.amp, device)
+    precisions = [eval_precision(w, opts.amp, device) for w in weights]  # first: a bad --amp ends it here
     paddings = test_paddings(opts.paddings, [w.train_padding for w in weights])
     valsets = ValSets(opts.batch_size, opts.workers)
     result = CrossResult()
+    used: dict[str, str] = {}
+    fell_back: list[Weights] = []
     bar = tqdm(total=len(weights) * len(paddings), desc="cross-testing", unit="eval", file=sys.stderr)
-    for w in weights:
+    for w, (precision, fell) in zip(weights, precisions, strict=True):
         top1: dict[str, float] = {}
+        dtype = PRECISION_DTYPES[precision]
         try:
             ckpt = load_checkpoint(w.checkpoint)  # first: a bad file should not cost building the val set
             bundle, loader = valsets.get(data_config(w.data_cfg, opts.data_root, opts.limit))
@@ -67,14 +73,37 @@ def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
             bar.update(len(paddings) - len(top1))
             continue
         result.dataset = result.dataset or bundle.name
+        used[w.name] = precision
+        if fell:
+            fell_back.append(w)
         for padding, value in top1.items():
-            result.values.setdefault((w.arch, w.train_padding, padding), []).append(RunValue(w.name, w.seed, value))
+            result.values.setdefault((w.group, w.train_padding, padding), []).append(RunValue(w.name, w.seed, value))
     bar.close()
     if not result.values:
         raise PadlibError("no weights could be evaluated: " + "; ".join(result.warnings))
+    if fell_back:
+        result.warnings.append("evaluated in fp32, not at the training precision (autocast is used on CUDA "
+                               f"only; this is {device}): "
+                               + ", ".join(f"{w.name} ({w.precision})" for w in fell_back))
+    result.notes.append(precision_note(used, fell_back, opts.amp))
     if opts.limit:
         result.notes.append(f"evaluated on a class-balanced subset of {opts.limit} val images (--limit)")
     return result
+
+
+def precision_note(used: dict[str, str], fell_back: list[Weights], amp: str) -> str:
+    """The table note saying at what precision the cells were measured, and where that is not the
+    training precision (those cells with the training padding may then differ from Table 2)."""
+    counts = Counter(used.values())
+    what = ", ".join(f"{p} for {n} of {len(used)} weights" if len(counts) > 1 else f"{p} for all {n} weights"
+                     for p, n in sorted(counts.items(), key=lambda pn: PRECISIONS.index(pn[0])))
+    how = "each run's training precision" if amp == RUN_PRECISION else f"--amp {amp}"
+    note = f"precision of cross-testing: {what} ({how}; bf16/fp16: autocast, fp32: none)"
+    if fell_back:
+        note += (f"; in fp32 instead of the training precision (not available on the evaluation device): "
+                 f"{', '.join(w.name for w in fell_back)}, whose cells tested with their training padding may "
+                 "differ slightly from their logged val top-1")
+    return note
 
 
 def same_padding_reference(key: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -116,8 +145,7 @@ def cross_test_sweep(sweep: Sweep, opts: EvalOptions) -> CrossResult:
         raise PadlibError("no run can be cross-tested: " + "; ".join(warnings))
     result = cross_evaluate(weights, opts)
     result.warnings[:0] = warnings[len(sweep.warnings):]
-    if sweep.left_out_note():
-        result.notes.insert(0, sweep.left_out_note())
+    result.notes[:0] = sweep.notes()
     return result
 
 
@@ -153,8 +181,27 @@ def weights_of_file(path: Path, ckpt: dict[str, Any], arch: str | None, train_pa
     cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
     data_cfg = val_data_config(path, data, data_root, cfg.get("data"))
     seed = int(cfg.get("seed", 0)) if isinstance(cfg.get("seed", 0), int) else 0
-    w = Weights(path.name, arch, train_padding or file_padding or "zero", seed, path, data_cfg, num_classes, source)
+    precision = file_precision(path, ckpt, notes)
+    w = Weights(path.name, arch, train_padding or file_padding or "zero", seed, path, data_cfg, num_classes, source,
+                precision)
     return w, notes
+
+
+def file_precision(path: Path, ckpt: dict[str, Any], notes: list[str]) -> str:
+    """The training precision a checkpoint records (its ``precision``, else its config's trainer.amp);
+    fp32 for foreign files, and with a note when trainer.amp=auto leaves it to an unrecorded device."""
+    if ckpt.get("precision") in PRECISIONS:
+        return str(ckpt["precision"])
+    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    trainer = cfg.get("trainer") if isinstance(cfg.get("trainer"), dict) else {}
+    if "amp" not in trainer:
+        return "fp32"
+    precision = amp_precision(trainer["amp"], None, str(path))
+    if precision is None:
+        notes.append(f"{path}: trained with trainer.amp=auto (bf16 on CUDA, fp32 on CPU) on a device the file "
+                     "does not record; evaluated in fp32 by default (give --amp bf16 if it trained on CUDA)")
+        return "fp32"
+    return precision
 
 
 def val_data_config(path: Path, data: str | None, data_root: str | None, stored: Any) -> dict[str, Any]:

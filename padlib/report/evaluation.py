@@ -9,11 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from padlib.errors import PadlibError
 
 DEFAULT_TEST_PADDINGS = ("zero", "partial", "reflect", "replicate")
+# --amp: "run" evaluates each set of weights at the precision it trained (and was validated) at, so
+# testing with the training padding reproduces the run's logged val top-1; the others override it
+RUN_PRECISION = "run"
+AMP_CHOICES = (RUN_PRECISION, "auto", "none", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,14 @@ class Weights:
     data_cfg: Mapping[str, Any]
     num_classes: int | None = None  # None: the val set's number of classes
     source: str = "auto"
+    precision: str = "fp32"  # what the weights trained at (collect.PRECISIONS)
+    label: str | None = None  # the row's "arch" in tables: the sweep group label; None: ``arch``
+    model_kwargs: Mapping[str, Any] | None = None  # the run's model.kwargs (constructor arguments)
+
+    @property
+    def group(self) -> str:
+        """The "arch" of this weights' table rows."""
+        return self.label or self.arch
 
 
 @dataclass
@@ -39,7 +52,7 @@ class EvalOptions:
     batch_size: int = 64
     workers: int = 2
     device: str = "auto"
-    amp: str = "none"
+    amp: str = RUN_PRECISION  # or an autocast mode for all weights: auto, none, bf16, fp16
     limit: int | None = None
 
 
@@ -53,6 +66,19 @@ def test_paddings(requested: list[str] | None, trained: list[str]) -> list[str]:
     if unknown:
         raise PadlibError(f"unknown padding(s) {', '.join(unknown)}; use {', '.join(PADDING_MODES)}")
     return list(dict.fromkeys(paddings))
+
+
+def eval_precision(weights: Weights, amp: str, device: torch.device) -> tuple[str, bool]:
+    """(precision to evaluate ``weights`` at, whether it fell back to fp32). ``amp`` "run": the weights'
+    training precision, or fp32 where ``device`` cannot run it (fp16/bf16 autocast off CUDA); otherwise
+    the autocast mode ``amp`` for every set of weights."""
+    if amp == RUN_PRECISION:
+        if weights.precision != "fp32" and device.type != "cuda":
+            return "fp32", True
+        return weights.precision, False
+    from padlib.engine.amp import amp_dtype, precision_name
+
+    return precision_name(amp_dtype(amp, device)), False
 
 
 def data_config(cfg: Mapping[str, Any], root: str | None, limit: int | None) -> dict[str, Any]:
@@ -91,7 +117,8 @@ def load_model(weights: Weights, ckpt: Mapping[str, Any], padding: str, num_clas
     from padlib.checkpoint import load_weights
     from padlib.models import build_model
 
-    model = build_model(weights.arch, weights.num_classes or num_classes, padding=padding, source=weights.source)
+    model = build_model(weights.arch, weights.num_classes or num_classes, padding=padding, source=weights.source,
+                        kwargs=weights.model_kwargs)
     load_weights(model, ckpt, str(weights.checkpoint))
     return model.eval()
 
@@ -103,4 +130,5 @@ def weights_of_run(run: Any) -> Weights:
         raise PadlibError(f"{run.rundir.info_path}: no config.data; cannot rebuild the run's val set")
     model_cfg = cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}
     return Weights(run.name, run.arch, run.padding, run.seed, run.rundir.best_checkpoint, cfg["data"],
-                   run.info.get("num_classes"), str(model_cfg.get("source", "auto")))
+                   run.info.get("num_classes"), str(model_cfg.get("source", "auto")), run.precision, run.label,
+                   model_cfg.get("kwargs"))

@@ -3,6 +3,7 @@ still drawn when a part fails (a missing val set only costs the image-based part
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +98,11 @@ def make_figures(sweep: Sweep, out: Path, opts: FigureOptions) -> FigureReport:
     return report
 
 
+def file_stem(label: str) -> str:
+    """A group label made safe for a file name (``resnet18 [trainer.epochs=3]`` -> ``resnet18_trainer.epochs=3``)."""
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", label).strip("_")
+
+
 def _class_namer(bundle: Any | None) -> Callable[[int], str]:
     classes = list(bundle.classes) if bundle is not None else []
     return lambda k: classes[k] if 0 <= k < len(classes) else str(k)
@@ -105,12 +111,12 @@ def _class_namer(bundle: Any | None) -> Callable[[int], str]:
 def _per_image(a_runs: list[Run], b_runs: list[Run], out: Path, opts: FigureOptions, data: _Data,
                report: FigureReport) -> Flips:
     """Figure 4 for one arch and pair: CSV always, contact sheet when the val images can be loaded."""
-    arch, a, b = a_runs[0].arch, a_runs[0].padding, b_runs[0].padding
+    arch, a, b = a_runs[0].label, a_runs[0].padding, b_runs[0].padding
     flips = compare_runs(arch, a, b, a_runs, b_runs, report.warnings)
     bundle = _attempt(report, f"{arch} val images (contact sheet and class names skipped)",
                       lambda: _checked_bundle(data, a_runs[0], flips))
     name = _class_namer(bundle)
-    stem = f"per_image_{arch}_{a}_vs_{b}"
+    stem = f"per_image_{file_stem(arch)}_{a}_vs_{b}"
     report.paths.append(write_flips_csv(flips, out / f"{stem}.csv", name))
     report.lines.append(summary_line(flips))
     if bundle is not None:
@@ -189,7 +195,7 @@ def _activation_figure(flips: Flips, out: Path, opts: FigureOptions, data: _Data
                  f"{flips.a_runs[0].seed} / {flips.b_runs[0].seed}); {chosen}\n"
                  "each map scaled from 0 to its own maximum", fontsize=8)
     fig.tight_layout()
-    path = save(fig, out / f"activations_{flips.arch}_{flips.a}_vs_{flips.b}.png")
+    path = save(fig, out / f"activations_{file_stem(flips.arch)}_{flips.a}_vs_{flips.b}.png")
     report.paths.append(path)
     return path
 
@@ -218,9 +224,9 @@ def _border(sweep: Sweep, out: Path, opts: FigureOptions, data: _Data, report: F
                                    device)
             for layer, s in scores.items():
                 if np.isfinite(s):
-                    values.setdefault((run.arch, run.padding, layer), []).append(RunValue(run.name, run.seed, s))
+                    values.setdefault((run.label, run.padding, layer), []).append(RunValue(run.name, run.seed, s))
                 else:
-                    unscored[(run.arch, layer)] = unscored.get((run.arch, layer), 0) + 1
+                    unscored[(run.label, layer)] = unscored.get((run.label, layer), 0) + 1
         _attempt(report, f"{run.name}: border score", score)
     for (arch, layer), n in unscored.items():
         report.warnings.append(f"{arch} {layer}: feature maps smaller than 3x3 (no interior) in {n} run(s); "
@@ -236,9 +242,10 @@ def _border(sweep: Sweep, out: Path, opts: FigureOptions, data: _Data, report: F
     n = "all" if opts.border_images <= 0 else f"up to {opts.border_images} (class-balanced)"
     table = summary_table("Border-artifact score: mean |activation| on the outermost row/column / mean in the "
                           "interior", rows, ("arch", "padding", "layer"), paper_fields=(),
-                          notes=[f"{n} val images per run; channel-mean |activation| at each layer's output; "
-                                 "1 = no border effect, >1 = activations peak at the edges. diff vs zero padding "
-                                 "(Welch's t-test over runs)."])
+                          notes=[*sweep.notes(),
+                                 f"{n} val images per run, forward passes in fp32; channel-mean |activation| at "
+                                 "each layer's output; 1 = no border effect, >1 = activations peak at the edges. "
+                                 "diff vs zero padding (Welch's t-test over runs)."])
     report.paths += write_all([table], out, "border_score", ["border_score.csv"])
     report.paths.append(_border_plot(rows, out / "border_score.png"))
     report.lines += border_summary(rows)

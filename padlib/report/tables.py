@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from padlib.report.collect import REFERENCE_PADDING, Run, Sweep
+from padlib.report.collect import REFERENCE_PADDING, Run, Sweep, label_arch
 from padlib.report.paper import BEST_CSV, LAST5_CSV, paper_summary
 from padlib.report.stats import describe, is_missing
 from padlib.report.writers import Column, Table, ci_text, show_cell, signed, write_all
@@ -31,10 +31,37 @@ def best_top1(run: Run) -> float:
     return max(float(r["val_top1"]) for r in run.metrics)
 
 
-def last_k_top1(run: Run, k: int = LAST_K) -> tuple[float, int]:
-    """The mean val top-1 of a run's last ``k`` epochs (fewer when it has fewer) and how many were used."""
-    last = run.metrics[-k:]
-    return sum(float(r["val_top1"]) for r in last) / len(last), len(last)
+@dataclass(frozen=True)
+class LastK:
+    """A run's mean val top-1 over the epochs of its last-``k`` window that could be read."""
+
+    value: float  # NaN when no epoch of the window could be read
+    window: tuple[int, ...]  # the epoch numbers the mean should cover
+    used: tuple[int, ...]  # those with a readable metrics row
+    final: int  # the window's last epoch
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        """Epochs of the window without a metrics row (a corrupt line, skipped with a warning)."""
+        return tuple(e for e in self.window if e not in self.used)
+
+
+def final_epoch(run: Run) -> int:
+    """The epoch a run's last-k window ends at: the planned last epoch of a completed run (so a lost
+    last line shows up as missing), the last epoch present for an unfinished one."""
+    last_present = max(int(r["epoch"]) for r in run.metrics)
+    planned = run.info.get("epochs")
+    return int(planned) if run.status == "completed" and isinstance(planned, int) and planned > 0 else last_present
+
+
+def last_k_top1(run: Run, k: int = LAST_K) -> LastK:
+    """The mean val top-1 of epochs E-k+1 .. E (E: ``final_epoch``), counted by epoch number, not by row."""
+    final = final_epoch(run)
+    window = tuple(range(max(1, final - k + 1), final + 1))
+    by_epoch = {int(r["epoch"]): float(r["val_top1"]) for r in run.metrics}
+    used = tuple(e for e in window if e in by_epoch)
+    value = sum(by_epoch[e] for e in used) / len(used) if used else float("nan")
+    return LastK(value, window, used, final)
 
 
 def summarize_groups(values: dict[Key, list[RunValue]], key_names: Sequence[str],
@@ -72,9 +99,9 @@ def summarize_groups(values: dict[Key, list[RunValue]], key_names: Sequence[str]
 
 def add_paper_columns(rows: list[dict[str, Any]], paper: dict[Key, dict[str, float | None]],
                       key_names: Sequence[str], fields: Sequence[str] = ("mean", "diff", "std")) -> None:
-    """Fill ``paper_<field>`` of each row whose key the paper reports."""
+    """Fill ``paper_<field>`` of each row whose key the paper reports (a row's "arch" may be a group label)."""
     for row in rows:
-        ref = paper.get(tuple(row[k] for k in key_names), {})
+        ref = paper.get(tuple(label_arch(row[k]) if k == "arch" else row[k] for k in key_names), {})
         for f in fields:
             row[f"paper_{f}"] = ref.get(f)
 
@@ -106,14 +133,16 @@ def zero_reference(key: Key) -> Key | None:
     return None if padding == REFERENCE_PADDING else (arch, REFERENCE_PADDING)
 
 
-def _group_values(sweep: Sweep, value: Callable[[Run], float]) -> dict[Key, list[RunValue]]:
-    return {key: [RunValue(r.name, r.seed, value(r)) for r in runs] for key, runs in sweep.groups().items()}
+def _group_values(sweep: Sweep, value: Callable[[Run], float | None]) -> dict[Key, list[RunValue]]:
+    """Each group's runs' values; a run whose value is None is left out of its group (and a group left
+    with no runs, of the table)."""
+    out = {key: [RunValue(r.name, r.seed, v) for r in runs if (v := value(r)) is not None]
+           for key, runs in sweep.groups().items()}
+    return {key: values for key, values in out.items() if values}
 
 
 def _common_notes(sweep: Sweep, rows: list[dict[str, Any]]) -> list[str]:
-    notes = []
-    if sweep.left_out_note():
-        notes.append(sweep.left_out_note())
+    notes = sweep.notes()
     incomplete = [r.name for r in sweep.runs if r.status != "completed"]
     if incomplete:
         notes.append(f"included unfinished run(s) (--include-incomplete): {', '.join(incomplete)}")
@@ -123,7 +152,8 @@ def _common_notes(sweep: Sweep, rows: list[dict[str, Any]]) -> list[str]:
     if any(not is_missing(r.get("paper_mean")) for r in rows):
         notes.append(f"paper columns: the paper's ImageNet-1k numbers (100 epochs, 5 runs){paper_caveat(sweep)}")
     notes.append("std: sample standard deviation (n-1). diff: mean minus the zero-padding mean of the same "
-                 "arch; 95% CI and p from Welch's t-test (unequal variances), empty with fewer than 2 runs.")
+                 "arch (and settings); 95% CI and p from Welch's t-test (unequal variances), empty with fewer "
+                 "than 2 runs.")
     return notes
 
 
@@ -142,20 +172,31 @@ def best_table(sweep: Sweep, paper_dir: Path | None = None) -> Table:
 
 def last5_table(sweep: Sweep, paper_dir: Path | None = None, k: int = LAST_K) -> Table:
     """Table 3: each run's mean val top-1 over its last ``k`` epochs, summarised per (arch, padding)."""
-    used = {r.name: last_k_top1(r, k)[1] for r in sweep.runs}
-    rows = summarize_groups(_group_values(sweep, lambda r: last_k_top1(r, k)[0]), ("arch", "padding"),
-                            zero_reference)
-    groups = sweep.groups()
+    last = {r.name: last_k_top1(r, k) for r in sweep.runs}
+    values = _group_values(sweep, lambda r: last[r.name].value if last[r.name].used else None)
+    rows = summarize_groups(values, ("arch", "padding"), zero_reference)
     for row in rows:
-        row["epochs_averaged"] = min(used[r.name] for r in groups[(row["arch"], row["padding"])])
+        row["epochs_averaged"] = min(len(last[v.run_id].used) for v in values[(row["arch"], row["padding"])])
     add_paper_columns(rows, paper_summary(paper_dir, LAST5_CSV), ("arch", "padding"))
-    notes = _common_notes(sweep, rows)
-    short = [f"{name} ({n})" for name, n in used.items() if n < k]
-    if short:
-        notes.insert(0, f"fewer than {k} epochs, averaged over all they have: {', '.join(short)}")
+    notes = [*last_k_notes(last, k), *_common_notes(sweep, rows)]
     title = f"Mean val top-1 (%) of the last {k} epochs, {sweep.dataset} (paper Table 3)"
     return summary_table(title, rows, ("arch", "padding"), extra=[Column("epochs_averaged", "int", "epochs")],
                          notes=notes)
+
+
+def last_k_notes(last: dict[str, LastK], k: int = LAST_K) -> list[str]:
+    """Name the runs whose last-``k`` mean is not over ``k`` epochs: too short, or epochs missing."""
+    notes = []
+    short = [f"{name} ({len(lk.used)})" for name, lk in last.items() if len(lk.window) < k and not lk.missing]
+    if short:
+        notes.append(f"fewer than {k} epochs, averaged over all they have: {', '.join(short)}")
+    gaps = [f"{name} (epochs {lk.window[0]}-{lk.final}: no readable metrics for epoch(s) "
+            f"{', '.join(map(str, lk.missing))}; "
+            + (f"averaged the {len(lk.used)} present)" if lk.used else "left out of this table)")
+            for name, lk in last.items() if lk.missing]
+    if gaps:
+        notes.append(f"last-{k} window incomplete, averaged only the epochs present: {'; '.join(gaps)}")
+    return notes
 
 
 def write_tables(sweep: Sweep, out_dir: Path, paper_dir: Path | None = None) -> list[Path]:
