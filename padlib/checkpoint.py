@@ -94,8 +94,9 @@ def load_weights(model: nn.Module, ckpt: Mapping[str, Any], source: str) -> None
     model.load_state_dict(sd)
 
 
-def rng_state() -> dict[str, Any]:
-    """This process's RNG states that the loop depends on, as tensors and plain values (``weights_only``-safe)."""
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """This process's RNG states that the loop depends on, as tensors and plain values (``weights_only``-safe);
+    with a CUDA ``device``, that GPU's generator too."""
     np_state = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
@@ -107,14 +108,14 @@ def rng_state() -> dict[str, Any]:
             "cached_gaussian": float(np_state[4]),
         },
     }
-    if torch.cuda.is_available():
-        # this process's device only: under DDP each rank keeps its own GPU's generator
-        state["cuda"] = torch.cuda.get_rng_state()
+    if device is not None and device.type == "cuda":
+        # the training device only (cuda:1 is not the current device unless set): each DDP rank keeps its own
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
+def set_rng_state(state: Mapping[str, Any], device: torch.device | None = None) -> None:
+    """Restore what :func:`rng_state` captured (the GPU generator onto the CUDA ``device``)."""
     torch.set_rng_state(state["torch"])
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -122,9 +123,9 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state(
         ("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
     )
-    if "cuda" in state and torch.cuda.is_available():
+    if "cuda" in state and device is not None and device.type == "cuda":
         cuda = state["cuda"]
         if isinstance(cuda, list | tuple):  # checkpoints before per-rank states held every device's
-            torch.cuda.set_rng_state_all(cuda)
-        else:
-            torch.cuda.set_rng_state(cuda)
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            cuda = cuda[index] if index < len(cuda) else cuda[0]
+        torch.cuda.set_rng_state(cuda, device)

@@ -13,6 +13,13 @@ from typing import Any
 
 from padlib.errors import PadlibError
 
+# Settings that do not change what a run computes: a run may be resumed with other values, and the
+# evaluator pools runs that differ only in them.
+RUNTIME_KEYS = (
+    "run_dir", "data.root", "data.workers", "trainer.device", "trainer.log_every", "trainer.progress",
+    "trainer.keep_last", "trainer.max_unreadable_fraction", "trainer.compile_backend",
+)
+
 
 def known_keys(cfg: Mapping[str, Any], schema: type, where: str, also: tuple[str, ...] = ()) -> None:
     """Raise on a key that is neither a field of ``schema`` nor in ``also``: a typo would otherwise

@@ -35,8 +35,14 @@ REQUIRED_METRICS = ("epoch", "val_top1", "val_top5", "val_loss", "train_loss")
 
 
 def current_umask() -> int:
-    """The process's umask (reading it means setting it, so it is set straight back)."""
-    mask = os.umask(0o022)
+    """The process's umask, read without changing it where Linux allows (threads may be creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere reading it means setting it, so it is set straight back
     os.umask(mask)
     return mask
 

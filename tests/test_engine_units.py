@@ -103,7 +103,8 @@ def test_trainer_config_defaults_match_the_shipped_yaml():
     ({"optim": {"momentum": 1.5}}, "trainer.optim.momentum=1.5"),
     ({"optim": {"lr": 0.1, "decay": 1}}, "trainer.optim has unknown key(s) decay"),
     ({"schedule": {"milestones": [30, "x"]}}, "trainer.schedule.milestones"),
-    ({"schedule": {"warmup_epochs": 5}, "epochs": 3}, "warmup_epochs=5 must be below trainer.epochs=3"),
+    ({"schedule": {"milestones": None}}, "trainer.schedule.milestones=None"),
+    ({"schedule": {"warmup_epochs": 5}, "epochs": 3}, "warmup_epochs=5 must not exceed trainer.epochs=3"),
     ({"epoch": 3}, "trainer has unknown key(s) epoch"),
 ])
 def test_bad_trainer_values_are_clear_errors(override, fragment):
@@ -308,3 +309,14 @@ def test_run_files_honour_the_umask(tmp_path, umask):
         os.umask(old)
     for path in (rd.info_path, rd.last_checkpoint, rd.predictions_path, rd.metrics_path):
         assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~umask), path.name
+
+
+def test_resume_compares_only_settings_that_change_results():
+    from padlib.engine.trainer import config_diffs
+
+    # a run started before trainer.compile_backend existed, resumed on another device with other logging
+    stored = {"trainer": {"epochs": 3, "amp": "auto", "progress": True, "keep_last": 5}, "data": {"workers": 4}}
+    current = {"trainer": {"epochs": 3, "amp": "bf16", "progress": False, "keep_last": 2,
+                           "compile_backend": "inductor", "max_unreadable_fraction": 0.01}, "data": {"workers": 0}}
+    assert config_diffs(stored, current) == ""
+    assert config_diffs(stored, {**current, "trainer": {**current["trainer"], "epochs": 4}}) == "trainer.epochs: 3 -> 4"

@@ -73,12 +73,12 @@ def _schedule(cfg: Any, epochs: int) -> ScheduleConfig:
     cfg, where = mapping(cfg, "trainer.schedule", ScheduleConfig), "trainer.schedule"
     d = ScheduleConfig()
     milestones = cfg.get("milestones", d.milestones)
-    if isinstance(milestones, str) or not all(
+    if not isinstance(milestones, list | tuple) or not all(
             isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in milestones):
         raise PadlibError(f"{where}.milestones={milestones!r} must be a list of epochs (integers >= 1)")
     warmup = number(cfg, "warmup_epochs", d.warmup_epochs, where)
-    if warmup >= epochs:
-        raise PadlibError(f"{where}.warmup_epochs={warmup:g} must be below trainer.epochs={epochs}")
+    if warmup > epochs:
+        raise PadlibError(f"{where}.warmup_epochs={warmup:g} must not exceed trainer.epochs={epochs}")
     return ScheduleConfig(
         name=choice(cfg, "name", d.name, SCHEDULES, where),
         milestones=tuple(sorted(milestones)),

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
-from padlib.configcheck import flatten
+from padlib.configcheck import RUNTIME_KEYS, flatten
 from padlib.data import DataBundle, build_data
 from padlib.engine.amp import amp_dtype, grad_scaler, precision_name
 from padlib.engine.config import TrainerConfig, read_trainer_config, read_workers
@@ -24,6 +24,7 @@ from padlib.engine.device import resolve_device
 from padlib.engine.distributed import (
     DistInfo,
     broadcast_buffers,
+    broadcast_object,
     gather_objects,
     init_distributed,
     seed_rank,
@@ -49,16 +50,17 @@ from padlib.rundir import RunDir
 
 log = logging.getLogger("padlib")
 
-# Settings that may change between a run and its resumption without changing the experiment.
-RUNTIME_KEYS = ("run_dir", "data.root", "data.workers", "trainer.device", "trainer.log_every")
+# trainer.amp may change with the device (auto: bf16 on CUDA); the precision it resolves to is what must
+# not change, and _check_same_precision compares that.
+RESUME_IGNORED = (*RUNTIME_KEYS, "trainer.amp")
 # What a checkpoint must hold to resume from it.
 RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "batch", "best_top1", "best_epoch", "rng")
 
 
 def config_diffs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str:
     """The settings that differ between two run configs, as ``key: old -> new; ...`` ('' if none)."""
-    a = {k: v for k, v in flatten(stored).items() if k not in RUNTIME_KEYS}
-    b = {k: v for k, v in flatten(current).items() if k not in RUNTIME_KEYS}
+    a = {k: v for k, v in flatten(stored).items() if k not in RESUME_IGNORED}
+    b = {k: v for k, v in flatten(current).items() if k not in RESUME_IGNORED}
     diffs = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
     return "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
 
@@ -162,7 +164,19 @@ class Trainer:
         }
 
     def _resume_point(self) -> tuple[Path, dict[str, Any]] | None:
-        """The newest readable checkpoint: last.pt, else the newest epoch checkpoint that loads."""
+        """The checkpoint to resume from, the same on every rank (None: start afresh)."""
+        path, ckpt, error = self._find_resume_point() if self.dist.is_main else (None, None, None)
+        # rank 0 chooses: another rank could meet a passing read error and pick an older file
+        path, error = broadcast_object((path, error), self.dist)
+        if error:
+            raise PadlibError(error)
+        if path is None:
+            return None
+        return path, ckpt if ckpt is not None else load_checkpoint(path)
+
+    def _find_resume_point(self) -> tuple[Path | None, dict[str, Any] | None, str | None]:
+        """(path, checkpoint, error): the newest readable checkpoint, last.pt first, then the epoch
+        checkpoints newest first; all None when there is none; an error when none of them loads."""
         present = [p for p in (self.run.last_checkpoint, *reversed(self.run.epoch_checkpoints())) if p.is_file()]
         bad: list[Path] = []
         for path in present:
@@ -178,13 +192,11 @@ class Trainer:
                 continue
             if bad:
                 log.warning(f"resuming from {path} instead of the unreadable {', '.join(p.name for p in bad)}")
-            return path, ckpt
+            return path, ckpt, None
         if bad:
-            raise PadlibError(
-                f"no readable checkpoint in {self.run.checkpoint_dir} ({', '.join(p.name for p in bad)}); "
-                "move that folder away to start the run over"
-            )
-        return None
+            return None, None, (f"no readable checkpoint in {self.run.checkpoint_dir} "
+                                f"({', '.join(p.name for p in bad)}); move that folder away to start the run over")
+        return None, None, None
 
     def _restore(self) -> tuple[Position, TrainMeters]:
         found = self._resume_point()
@@ -216,13 +228,13 @@ class Trainer:
         """This rank's RNG states from a checkpoint (one state per rank; older checkpoints hold one)."""
         states = saved if isinstance(saved, list) else [saved]
         if len(states) == self.dist.world_size:
-            set_rng_state(states[self.dist.rank])
+            set_rng_state(states[self.dist.rank], self.device)
             return
         log.warning(f"{path} holds the RNG states of {len(states)} process(es), this job has "
                     f"{self.dist.world_size}: random layers (dropout) continue on other streams, so this resume "
                     "is not bit-exact")
         if self.dist.rank < len(states):
-            set_rng_state(states[self.dist.rank])
+            set_rng_state(states[self.dist.rank], self.device)
 
     def _save_epoch(self, pos: Position, is_best: bool, rngs: list[dict[str, Any]]) -> None:
         data = serialize(self._state(pos, TrainMeters(), rngs))
@@ -362,7 +374,7 @@ class Trainer:
                     pos.batch = meters.steps
                     # the checkpoint keeps the sums of all ranks; on resume rank 0 carries them
                     reduced = reduce_meters(meters, self.dist, self.device)
-                    rngs = gather_objects(rng_state(), self.dist)
+                    rngs = gather_objects(rng_state(self.device), self.dist)
                     if self.dist.is_main:
                         save_checkpoint(self._state(pos, reduced, rngs), self.run.last_checkpoint)
                         log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch}); exiting")
@@ -381,7 +393,7 @@ class Trainer:
                 is_best = val.top1 > pos.best_top1
                 if is_best:
                     pos.best_top1, pos.best_epoch = val.top1, epoch
-                rngs = gather_objects(rng_state(), self.dist)
+                rngs = gather_objects(rng_state(self.device), self.dist)
                 if self.dist.is_main:
                     self.run.append_metrics(row)
                     for key, value in row.items():

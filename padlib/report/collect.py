@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from padlib.configcheck import flatten
+from padlib.configcheck import RUNTIME_KEYS, flatten
 from padlib.engine.amp import PRECISION_DTYPES
 from padlib.errors import PadlibError
 from padlib.rundir import RunDir, find_runs
@@ -28,15 +28,9 @@ FAMILY_ORDER = ("vgg", "resnet")
 PADDING_ORDER = ("zero", "partial", "reflect", "replicate", "circular")
 REFERENCE_PADDING = "zero"
 
-# Config keys that do not change a run's results, so runs that differ only in them are pooled. The
-# trainer keeps its own list for its resume check (RUNTIME_KEYS in padlib/engine/trainer.py); this one
-# also holds what a table row pools over (seed) or shows as a column (padding.mode, model.name), and
-# what only decides whether a run fails (max_unreadable_fraction), not what a finished run measured.
-IGNORED_SETTINGS = frozenset({
-    "seed", "run_dir", "padding.mode", "model.name", "data.root", "data.workers", "trainer.device",
-    "trainer.log_every", "trainer.progress", "trainer.keep_last", "trainer.max_unreadable_fraction",
-    "trainer.compile_backend",
-})
+# Config keys that do not split a group: those that do not change results (RUNTIME_KEYS, also what the
+# trainer lets a resume change) and what a table row pools over (seed) or shows as a column.
+IGNORED_SETTINGS = frozenset({*RUNTIME_KEYS, "seed", "padding.mode", "model.name"})
 # trainer.amp is compared as the precision it resolved to ("auto" is bf16 on CUDA, fp32 on CPU)
 PRECISION_SETTING, AMP_SETTING, WORLD_SIZE_SETTING = "precision", "trainer.amp", "world_size"
 PRECISIONS = tuple(PRECISION_DTYPES)
