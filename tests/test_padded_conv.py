@@ -101,3 +101,21 @@ def test_resnet_on_28x28_runs_with_1x1_maps():
         out = convert_padding(model, mode)(torch.randn(2, 3, 28, 28))
         out.sum().backward()
         assert out.shape == (2, 10) and torch.isfinite(out).all(), mode
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "padding,tf_same,size",
+    [(1, False, (6, 7)), (0, True, (7, 8)), (2, False, (2, 1))],  # last: too small, replicate fallback
+)
+def test_unbatched_input_equals_batched(mode, padding, tf_same, size):
+    torch.manual_seed(0)
+    conv = PaddedConv2d(3, 4, 3, stride=2, padding=padding, padding_mode=mode, tf_same=tf_same)
+    x = torch.randn(3, *size, requires_grad=True)
+    want = conv(x[None])[0]
+    upstream = torch.randn(want.shape)
+    (want_grad,) = torch.autograd.grad(want, x, upstream)
+    got = conv(x)
+    (got_grad,) = torch.autograd.grad(got, x, upstream)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got_grad, want_grad)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import padlib.padding.partial_conv as partial_conv
-from padlib.padding import PartialConv2d
+from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding
 
 
 def _pair(v):
@@ -169,10 +169,10 @@ def test_rescaled_strips_are_exactly_the_border(kernel, stride, padding, size):
     """Only outputs with r != 1 are touched, each once: the speed of the layer rests on it."""
     conv = PartialConv2d(1, 1, kernel, stride, padding)
     scaling = partial_conv.border_scaling(conv, *size, torch.device("cpu"), torch.float32)
-    touched = torch.zeros(scaling.ratio.shape[-2:])
+    touched = torch.zeros(scaling.ratio.shape)
     for rows, cols in scaling.strips:
         touched[rows, cols] += 1
-    torch.testing.assert_close(touched, (scaling.ratio[0, 0] != 1).float())
+    torch.testing.assert_close(touched, (scaling.ratio != 1).float())
 
 
 def test_interior_is_plain_conv_and_constant_image_stays_constant():
@@ -265,22 +265,156 @@ def test_rejects_other_padding_modes_and_explicit_tf_same_padding():
         PartialConv2d(2, 3, 3, padding=1, tf_same=True)
 
 
-def test_torch_compile():
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        PartialConv2d(2, 4, 3, padding=1), nn.ReLU(), PartialConv2d(4, 3, 3, stride=2, padding=1)
+def _border_net() -> nn.Module:
+    """Small CNN whose borders matter: bias, stride 2, dilation, a 5x5 kernel and a timm TF-'same' conv."""
+    from timm.layers import Conv2dSame
+
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(6, 6, 3, stride=2, padding=1, bias=False),
+        nn.Conv2d(6, 6, 3, padding=2, dilation=2),
+        nn.ReLU(),
+        nn.Conv2d(6, 8, 5, stride=2, padding=2),
+        Conv2dSame(8, 8, 3, stride=2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
     )
-    x = torch.randn(2, 2, 8, 8, requires_grad=True)
-    want = model(x)
-    (want_grad,) = torch.autograd.grad(want.sum(), x)
-    # aot_eager traces forward and backward like inductor without needing a C++ toolchain run
-    # (inductor also passes; it just takes ~45 s to compile on CPU).
-    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
-    for batch in (2, 3):
-        got = compiled(x[:batch])
-        torch.testing.assert_close(got, want[:batch])
-    (got_grad,) = torch.autograd.grad(compiled(x).sum(), x)
+
+
+def _loss_and_grads(model, x, y):
+    x = x.clone().requires_grad_(True)
+    loss = F.cross_entropy(model(x), y)
+    params = [x, *model.parameters()]
+    return loss, torch.autograd.grad(loss, params)
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_cold_torch_compile_matches_eager(mode):
+    """Compiled before any eager call (empty ratio caches), every mode trains like eager, sizes changing."""
+    torch.manual_seed(0)
+    torch.compiler.reset()
+    eager = convert_padding(_border_net(), mode)
+    # aot_eager traces forward and backward like inductor without a C++ toolchain run (inductor
+    # also passes; it just takes ~45 s per compile on CPU). fullgraph: no graph break is allowed.
+    compiled = torch.compile(copy.deepcopy(eager), backend="aot_eager", fullgraph=True)
+    # 19x21 leaves strips on every side; 13x13 makes deeper maps all border (one strip, holes).
+    for batch, size in ((3, (19, 21)), (2, (19, 21)), (2, (13, 13))):
+        x = torch.randn(batch, 3, *size)
+        y = torch.randint(0, 4, (batch,))
+        want_loss, want_grads = _loss_and_grads(eager, x, y)
+        got_loss, got_grads = _loss_and_grads(compiled, x, y)
+        torch.testing.assert_close(got_loss, want_loss, rtol=1e-5, atol=1e-6)
+        for got, want in zip(got_grads, want_grads, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kernel,stride,padding,bias,tf_same,size",
+    [
+        (3, 1, 1, True, False, (6, 7)),  # four strips
+        (3, 2, 2, False, False, (5, 5)),
+        (3, 1, 3, True, False, (2, 2)),  # no full row: one strip, holes
+        (3, 2, 0, True, True, (7, 8)),
+    ],
+)
+def test_unbatched_input_equals_batched(kernel, stride, padding, bias, tf_same, size):
+    torch.manual_seed(0)
+    conv = PartialConv2d(3, 4, kernel, stride, padding, bias=bias, tf_same=tf_same)
+    x = torch.randn(3, *size, requires_grad=True)
+    upstream = torch.randn(conv(x[None]).shape[1:])
+    want = conv(x[None])[0]
+    (want_grad,) = torch.autograd.grad(want, x, upstream)
+    got = conv(x)
+    assert got.shape == want.shape
+    (got_grad,) = torch.autograd.grad(got, x, upstream)
+    torch.testing.assert_close(got, want)
     torch.testing.assert_close(got_grad, want_grad)
+    got_params = torch.autograd.grad(conv(x), list(conv.parameters()), upstream)
+    want_params = torch.autograd.grad(conv(x[None])[0], list(conv.parameters()), upstream)
+    for g, w in zip(got_params, want_params, strict=True):
+        torch.testing.assert_close(g, w)
+
+
+def _func_setup(bias=True):
+    torch.manual_seed(0)
+    conv = PartialConv2d(3, 4, 3, stride=2, padding=1, bias=bias)
+    params = {k: v.detach() for k, v in conv.named_parameters()}
+    xs = torch.randn(5, 3, 7, 8)
+    return conv, params, xs
+
+
+def test_vmap_of_grad_gives_per_sample_gradients():
+    conv, params, xs = _func_setup()
+
+    def loss(p, x):
+        return torch.func.functional_call(conv, p, (x[None],)).pow(2).sum()
+
+    per_sample = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0))(params, xs)
+    for i, x in enumerate(xs):
+        want = torch.autograd.grad(conv(x[None]).pow(2).sum(), list(conv.parameters()))
+        for name, w in zip(params, want, strict=True):
+            torch.testing.assert_close(per_sample[name][i], w)
+
+
+def test_vmap_over_a_batch_and_grad_of_the_input():
+    conv, _, xs = _func_setup()
+    torch.testing.assert_close(torch.func.vmap(conv)(xs), conv(xs))
+    got = torch.func.grad(lambda x: conv(x).sin().sum())(xs)
+    x = xs.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(conv(x).sin().sum(), x)
+    torch.testing.assert_close(got, want)
+
+
+def test_jacrev_and_jvp_match_autograd():
+    conv, _, xs = _func_setup()
+    x = xs[:1]
+    jac = torch.func.jacrev(conv)(x)
+    out = conv(x)
+    basis = torch.eye(out.numel()).view(out.numel(), *out.shape)
+    x_grad = x.clone().requires_grad_(True)
+    rows = [torch.autograd.grad(conv(x_grad), x_grad, e)[0] for e in basis]
+    torch.testing.assert_close(jac, torch.stack(rows).view(*out.shape, *x.shape))
+    tangent = torch.randn_like(x)
+    _, got = torch.func.jvp(conv, (x,), (tangent,))
+    torch.testing.assert_close(got, (jac.reshape(out.numel(), -1) @ tangent.flatten()).view(out.shape))
+    # Plain forward-mode AD takes the eager path: its in-place Function has a jvp of its own.
+    import torch.autograd.forward_ad as fwAD
+
+    with fwAD.dual_level():
+        dual_tangent = fwAD.unpack_dual(conv(fwAD.make_dual(x, tangent))).tangent
+    torch.testing.assert_close(dual_tangent, got)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("autocast", [False, True])
+def test_eager_strips_and_functional_path_agree(monkeypatch, bias, autocast):
+    """The in-place strip path and the whole-map path (compile, torch.func) give one forward and backward."""
+    torch.manual_seed(0)
+    conv = PartialConv2d(3, 4, 3, stride=2, padding=1, bias=bias)
+    x = torch.randn(2, 3, 9, 8)
+
+    def run():
+        x_grad = x.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = conv(x_grad)
+        return (out, *_grads(out.float(), [x_grad, *conv.parameters()]))
+
+    fast = run()
+    monkeypatch.setattr(partial_conv, "_functorch_active", lambda: True)
+    functional = run()
+    tol = {"rtol": 1.6e-2, "atol": 1e-2} if autocast else {"rtol": 1e-6, "atol": 1e-6}
+    assert fast[0].dtype == functional[0].dtype
+    for got, want in zip(functional, fast, strict=True):
+        torch.testing.assert_close(got, want, **tol)
+
+
+def test_meta_device_forward_reads_no_data():
+    """The ratio comes from shapes alone: nothing on the forward path asks a tensor for its values."""
+    conv = PartialConv2d(3, 4, 3, stride=2, padding=1, device="meta")
+    out = conv(torch.empty(2, 3, 9, 8, device="meta"))
+    assert out.shape == (2, 4, 5, 4) and out.device.type == "meta"
 
 
 def test_ddp_single_process():

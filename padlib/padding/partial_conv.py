@@ -2,8 +2,14 @@
 
 With ``W.X`` the conv over the zero-padded input without bias, ``out = (W.X) * r + b`` where
 ``r = k_h*k_w / (taps inside the image)``, and ``out = 0`` where no tap is inside. ``r`` is 1 away
-from the border, so the layer runs the ordinary conv (bias included) and rescales only the border
-strips in place: ``out = conv(X) * r + b * (inside - r)`` there.
+from the border, so the layer runs the ordinary conv (bias included) and rescales the border:
+``out = conv(X) * r + b * (inside - r)``. The taps inside factorise into a row count times a column
+count, both plain functions of integer shapes, so ``r`` never needs a look at tensor data.
+
+Eager autograd rescales only the border strips, in place, with maps cached per input size: that keeps
+the layer about as fast as zero padding. ``torch.compile`` (maps built in the graph, no cache) and
+``torch.func`` transforms get the same formula on the whole map, out of place, with no custom
+autograd Function: one fused elementwise op once compiled.
 """
 
 from __future__ import annotations
@@ -18,33 +24,68 @@ from torch import Tensor, nn
 from padlib.padding.geometry import layer_pads, pair
 
 
+def axis_taps(size: int, kernel: int, stride: int, dilation: int, before: int, after: int) -> list[int]:
+    """In-image taps of each output position along one axis zero-padded by ``before`` and ``after``."""
+    out = (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+    return [sum(0 <= i * stride + u * dilation - before < size for u in range(kernel)) for i in range(out)]
+
+
+def _layer_taps(conv: nn.Conv2d, height: int, width: int) -> tuple[list[int], list[int]]:
+    """Per-row and per-column in-image tap counts of ``conv`` on a ``height`` x ``width`` input."""
+    left, right, top, bottom = layer_pads(conv, height, width)
+    (kh, kw), (sh, sw), (dh, dw) = pair(conv.kernel_size), pair(conv.stride), pair(conv.dilation)
+    return axis_taps(height, kh, sh, dh, top, bottom), axis_taps(width, kw, sw, dw, left, right)
+
+
+def _full_run(taps: list[int], kernel: int) -> tuple[int, int]:
+    """[start, stop) of the positions with every tap inside; contiguous, as the window slides."""
+    full = [i for i, t in enumerate(taps) if t == kernel]
+    return (full[0], full[-1] + 1) if full else (0, 0)
+
+
+def ratio_maps(
+    conv: nn.Conv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
+) -> tuple[Tensor, Tensor] | None:
+    """``(r, inside - r)`` as ``(Ho, Wo)`` maps for a ``height`` x ``width`` input; None where r is all 1."""
+    rows, cols = _layer_taps(conv, height, width)
+    kh, kw = pair(conv.kernel_size)
+    if all(t == kh for t in rows) and all(t == kw for t in cols):
+        return None
+    # Counted in fp32 (exact for any kernel) and cast once to the activation dtype.
+    counts = torch.outer(
+        torch.tensor(rows, dtype=torch.float32, device=device),
+        torch.tensor(cols, dtype=torch.float32, device=device),
+    )
+    ratio = torch.where(counts > 0, kh * kw / counts.clamp(min=1), 0.0)
+    share = (counts > 0).float() - ratio
+    return ratio.to(dtype), share.to(dtype)
+
+
 @dataclass(frozen=True)
 class BorderScaling:
     """Where and how much one input size's output is rescaled; ``strips`` cover every r != 1."""
 
-    ratio: Tensor  # (1, 1, Ho, Wo): r, 0 where no tap is inside
+    ratio: Tensor  # (Ho, Wo): r, 0 where no tap is inside
+    share: Tensor  # (Ho, Wo): inside - r, the bias share conv's own bias misses
     strips: tuple[tuple[slice, slice], ...]  # (rows, cols) of the output where r != 1
     strip_ratios: tuple[Tensor, ...]  # r on each strip
-    strip_bias: tuple[Tensor, ...]  # inside - r on each strip: the bias share conv's own bias misses
+    strip_shares: tuple[Tensor, ...]  # inside - r on each strip
 
 
-def _border_strips(off: Tensor) -> tuple[tuple[slice, slice], ...]:
-    """Top, bottom, left and right strips covering the True entries of a border-only 2-D mask."""
-    rows, cols = off.shape
-    # r is a row factor times a column factor, both >= 1 (0 on holes), and in-image tap counts only
-    # drop towards an edge: the border rows (cols) are a leading and a trailing run of rows (cols)
-    # that are off all along. Without an interior column every row is off: one strip, the whole map.
-    row_off, col_off = off.all(1).tolist(), off.all(0).tolist()
-    top = next((i for i, o in enumerate(row_off) if not o), rows)
-    bottom = rows - next((i for i, o in enumerate(reversed(row_off)) if not o), rows)
-    left = next((i for i, o in enumerate(col_off) if not o), cols)
-    right = cols - next((i for i, o in enumerate(reversed(col_off)) if not o), cols)
-    bottom = max(bottom, top)
+def border_strips(
+    rows: list[int], cols: list[int], kernel: tuple[int, int]
+) -> tuple[tuple[slice, slice], ...]:
+    """Top, bottom, left and right strips covering every output with a tap outside the image."""
+    n_rows, n_cols = len(rows), len(cols)
+    top, bottom = _full_run(rows, kernel[0])
+    left, right = _full_run(cols, kernel[1])
+    if top == bottom or left == right:
+        return ((slice(0, n_rows), slice(0, n_cols)),)
     strips = [
-        (slice(0, top), slice(0, cols)),
-        (slice(bottom, rows), slice(0, cols)),
+        (slice(0, top), slice(0, n_cols)),
+        (slice(bottom, n_rows), slice(0, n_cols)),
         (slice(top, bottom), slice(0, left)),
-        (slice(top, bottom), slice(max(right, left), cols)),
+        (slice(top, bottom), slice(right, n_cols)),
     ]
     return tuple((r, c) for r, c in strips if r.stop > r.start and c.stop > c.start)
 
@@ -53,24 +94,36 @@ def border_scaling(
     conv: nn.Conv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
 ) -> BorderScaling | None:
     """The paper's ratio r for a ``height`` x ``width`` input and its border strips; None where r is all 1."""
-    with torch.no_grad():
-        # Counted in fp32 (exact for any kernel) and cast once to the activation dtype.
-        ones = F.pad(torch.ones(1, 1, height, width, device=device), layer_pads(conv, height, width))
-        taps = torch.ones(1, 1, *pair(conv.kernel_size), device=device)
-        counts = F.conv2d(ones, taps, stride=conv.stride, dilation=conv.dilation)
-        inside = (counts > 0).float()
-        ratio = torch.where(counts > 0, taps.numel() / counts.clamp(min=1), 0.0)
-        off = (ratio != 1)[0, 0]
-        if not bool(off.any()):
-            return None
-        strips = _border_strips(off)
-        bias_share = inside - ratio
-        return BorderScaling(
-            ratio=ratio.to(dtype),
-            strips=strips,
-            strip_ratios=tuple(ratio[..., r, c].to(dtype) for r, c in strips),
-            strip_bias=tuple(bias_share[0, :, r, c].to(dtype) for r, c in strips),
-        )
+    maps = ratio_maps(conv, height, width, device, dtype)
+    if maps is None:
+        return None
+    ratio, share = maps
+    strips = border_strips(*_layer_taps(conv, height, width), pair(conv.kernel_size))
+    return BorderScaling(
+        ratio=ratio,
+        share=share,
+        strips=strips,
+        strip_ratios=tuple(ratio[r, c] for r, c in strips),
+        strip_shares=tuple(share[r, c] for r, c in strips),
+    )
+
+
+def _channel_sum(t: Tensor) -> Tensor:
+    """Sum over every dim but channels, for a batched (N, C, H, W) or unbatched (C, H, W) map."""
+    t = t.sum((-2, -1))
+    return t.sum(0) if t.dim() == 2 else t
+
+
+def _scale_strips(out: Tensor, bias: Tensor | None, scaling: BorderScaling) -> Tensor:
+    """``out * r + bias * (inside - r)`` on the border strips of ``out``, in place."""
+    for (rows, cols), ratio, share in zip(
+        scaling.strips, scaling.strip_ratios, scaling.strip_shares, strict=True
+    ):
+        strip = out[..., rows, cols]
+        strip.mul_(ratio)
+        if bias is not None:
+            strip.add_(bias.view(-1, 1, 1) * share)
+    return out
 
 
 class _ScaleBorder(torch.autograd.Function):
@@ -78,16 +131,15 @@ class _ScaleBorder(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, out: Tensor, bias: Tensor | None, scaling: BorderScaling) -> Tensor:
-        for (rows, cols), ratio, share in zip(
-            scaling.strips, scaling.strip_ratios, scaling.strip_bias, strict=True
-        ):
-            strip = out[:, :, rows, cols]
-            strip.mul_(ratio)
-            if bias is not None:
-                strip.add_(bias.view(-1, 1, 1) * share)
+        _scale_strips(out, bias, scaling)
         ctx.mark_dirty(out)
         ctx.scaling = scaling
         return out
+
+    @staticmethod
+    def jvp(ctx: Any, out_tangent: Tensor, bias_tangent: Tensor | None, _: None) -> Tensor:
+        # The map is linear in (out, bias): its tangent is the same map, in place like the output.
+        return _scale_strips(out_tangent, bias_tangent, ctx.scaling)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor | None, None]:
@@ -95,20 +147,26 @@ class _ScaleBorder(torch.autograd.Function):
         grad_bias = None
         if ctx.needs_input_grad[1]:
             grad_bias = sum(
-                (grad[:, :, rows, cols] * share).sum((0, 2, 3))
-                for (rows, cols), share in zip(scaling.strips, scaling.strip_bias, strict=True)
+                _channel_sum(grad[..., rows, cols] * share)
+                for (rows, cols), share in zip(scaling.strips, scaling.strip_shares, strict=True)
             )
         # The one full-size pass: the gradient may be shared with other branches, so no in-place.
         return grad * scaling.ratio, grad_bias, None
 
 
+def _functorch_active() -> bool:
+    """Whether a torch.func transform (grad, vmap, jacrev, ...) is running."""
+    # autograd.Function.apply asks the same private question before refusing a Function like ours.
+    return torch._C._are_functorch_transforms_active()
+
+
 class PartialConv2d(nn.Conv2d):
     """``nn.Conv2d`` whose zero padding is re-weighted: ``out = (W.X) * r + b``, and 0 where no tap is inside.
 
-    ``r`` depends only on the layer and the input's height and width, so it is computed once per
-    (height, width, device, dtype) and kept in a plain dict: not in the state_dict, not pickled, and
-    shared by every batch size. ``tf_same=True`` pads like timm's ``Conv2dSame`` (TF 'same', from the
-    input size, extra pixel after) instead of by ``padding``.
+    ``r`` depends only on the layer and the input's height and width, so eager calls compute it once
+    per (height, width, device, dtype) and keep it in a plain dict: not in the state_dict, not pickled,
+    and shared by every batch size. ``tf_same=True`` pads like timm's ``Conv2dSame`` (TF 'same', from
+    the input size, extra pixel after) instead of by ``padding``.
     """
 
     def __init__(self, *args: Any, tf_same: bool = False, **kwargs: Any) -> None:
@@ -145,8 +203,17 @@ class PartialConv2d(nn.Conv2d):
         else:
             padding = self.padding
         out = F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
-        scaling = self.scaling(height, width, out.device, out.dtype)
-        if scaling is None:
-            return out
         bias = None if self.bias is None else self.bias.to(out.dtype)
-        return _ScaleBorder.apply(out, bias, scaling)
+        if torch.compiler.is_compiling():
+            # The maps become constants of the graph; the dict cache would only add guards.
+            maps = ratio_maps(self, height, width, out.device, out.dtype)
+        else:
+            scaling = self.scaling(height, width, out.device, out.dtype)
+            if scaling is not None and not _functorch_active():
+                return _ScaleBorder.apply(out, bias, scaling)
+            maps = None if scaling is None else (scaling.ratio, scaling.share)
+        if maps is None:
+            return out
+        # Out of place on the whole map: what dynamo and torch.func can trace, one fused op compiled.
+        ratio, share = maps
+        return out * ratio if bias is None else out * ratio + bias.view(-1, 1, 1) * share
