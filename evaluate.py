@@ -8,6 +8,7 @@
     python evaluate.py timing  BENCH_CSV                                       # Table 1
     python evaluate.py audit   TABLE.csv [...]                                 # recompute a table's summary cells
     python evaluate.py all     SWEEP_DIR                                       # tables + cross + figures
+    python evaluate.py plan    [--effect D ... --std S ...] [--seeds N]        # seeds needed for 80% power
 
 Reports go to --out (default results/<name>/). Errors are one line on stderr and exit status 2;
 ``all`` exits 1 when some reports failed and others were written.
@@ -16,6 +17,7 @@ Reports go to --out (default results/<name>/). Errors are one line on stderr and
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -145,6 +147,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
         wrote(write_all([findings_table(audits)], Path(args.out), "audit", ["audit.csv"]))
     found = sum(len(a.findings) for a in audits)
     return 1 if failed or (args.strict and found) else 0
+
+
+def _plan_numbers(texts: list[str], option: str, positive: bool) -> list[float]:
+    """The finite numbers given to ``option``: non-zero (an effect) or, with ``positive``, > 0 (a std)."""
+    out = []
+    for text in texts:
+        try:
+            value = float(text)
+        except ValueError:
+            raise PadlibError(f"{option} {text}: not a number") from None
+        if not math.isfinite(value) or (value <= 0 if positive else value == 0):
+            raise PadlibError(f"{option} {text}: must be {'a number > 0' if positive else 'a non-zero number'}")
+        out.append(value)
+    return out
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Seeds per padding mode for 80% power: for the paper's own differences, or for a grid of D x S."""
+    from padlib.report.tables import grid_plan_table, paper_plan_table
+    from padlib.report.writers import to_markdown, write_all
+
+    if args.effect or args.std:
+        if not (args.effect and args.std):
+            raise PadlibError("give both --effect D and --std S (the seed-to-seed std of each mode), "
+                              "or neither for the paper's own differences")
+        if args.seeds < 2:
+            raise PadlibError(f"--seeds {args.seeds}: needs at least 2 runs per mode")
+        table = grid_plan_table(_plan_numbers(args.effect, "--effect", False),
+                                _plan_numbers(args.std, "--std", True), args.seeds)
+    else:
+        table = paper_plan_table(args.paper_dir)
+    print(to_markdown(table), end="")
+    if args.out:
+        wrote(write_all([table], Path(args.out), "plan", ["plan.csv"]))
+    return 0
 
 
 def cmd_all(args: argparse.Namespace) -> int:
@@ -285,6 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write audit.csv/.md/.tex here")
     p.add_argument("--strict", action="store_true", help="exit 1 when any cell disagrees")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("plan", help="seeds per padding mode needed to detect a difference with 80% power",
+                       description="How many seeds per padding mode a difference D needs for 80%% power "
+                                   "(Welch's two-sided t-test, alpha 0.05), given a seed-to-seed std S. Without "
+                                   "options: each non-zero row of the paper's Tables 2 and 3 with its printed "
+                                   "diff and the sample stds of its runs, the power its 5 runs had, and the "
+                                   "seeds it needs. With --effect and --std: a grid of D x S.")
+    p.add_argument("--effect", nargs="+", action="extend", metavar="D",
+                   help="true difference(s) of means to detect, in accuracy points (e.g. --effect 0.3 0.5)")
+    p.add_argument("--std", nargs="+", action="extend", metavar="S",
+                   help="seed-to-seed standard deviation(s) of each mode, in points (with --effect)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="with --effect: also the power and MDE with this many runs per mode (default 3)")
+    p.add_argument("--out", help="also write plan.csv/.md/.tex here")
+    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("all", help="tables + cross + figures",
                        description="Everything about a sweep: tables, cross-testing and figures.")

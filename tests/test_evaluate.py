@@ -1,12 +1,14 @@
 """The evaluate.py command line: each subcommand end to end, exit codes, one-line errors."""
 
 import csv
+import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from report_fixtures import curve, make_run
+from report_fixtures import curve, make_run, welch_power_by_simulation
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -62,7 +64,7 @@ def test_no_traceback_from_the_script(tmp_path):
     assert res.stderr.strip() == f"error: {tmp_path / 'missing'}: no such directory"
 
 
-@pytest.mark.parametrize("command", ["tables", "cross", "eval", "figures", "timing", "audit", "all"])
+@pytest.mark.parametrize("command", ["tables", "cross", "eval", "figures", "timing", "audit", "all", "plan"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         evaluate.main([command, "--help"])
@@ -149,3 +151,72 @@ def test_cross_evaluates_at_the_runs_precision(tmp_path, capsys):
     assert evaluate.main([*args, "--amp", "none"]) == 0
     assert "warning:" not in capsys.readouterr().err
     assert "(--amp none;" in (out / "cross.md").read_text()
+
+
+Z = 1.959964 + 0.841621  # z(0.975) + z(0.8)
+
+
+def test_plan_for_the_papers_rows(tmp_path, capsys):
+    """Default plan: every non-zero row of the paper's Tables 2 and 3; resnet50 partial (Table 2, +0.478)
+    checked against the per-run cells and simulated Welch t-tests."""
+    assert evaluate.main(["plan", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "| Table 2 | resnet50 | partial | +0.478 | 0.071 | 0.105 | 5 | >0.999 |" in printed
+    assert "missed more than 20% of the time" in printed
+    with open(tmp_path / "plan.csv") as f:
+        rows = {(r["table"], r["arch"], r["padding"]): r for r in csv.DictReader(f)}
+    assert len(rows) == 2 * 5 * 3  # 2 tables x 5 archs x 3 paddings other than zero
+    with open(PAPER / "table2_best_top1.csv") as f:
+        runs = {(r["arch"], r["padding"]): [float(r[f"run{i}"]) for i in range(1, 6)] for r in csv.DictReader(f)}
+    row = rows[("Table 2", "resnet50", "partial")]
+    s, s0 = statistics.stdev(runs[("resnet50", "partial")]), statistics.stdev(runs[("resnet50", "zero")])
+    assert float(row["std"]) == pytest.approx(s, abs=1e-6) and float(row["zero_std"]) == pytest.approx(s0, abs=1e-6)
+    assert float(row["diff"]) == 0.478 and row["paper_n"] == row["zero_n"] == "5"
+    assert float(row["paper_power"]) == pytest.approx(welch_power_by_simulation(0.478, s, 5, s0, 5), abs=0.015)
+    assert welch_power_by_simulation(float(row["paper_mde80"]), s, 5, s0, 5) == pytest.approx(0.8, abs=0.015)
+    assert row["seeds_needed"] == "3"
+    assert welch_power_by_simulation(0.478, s, 2, s0, 2) < 0.8 < welch_power_by_simulation(0.478, s, 3, s0, 3)
+    assert rows[("Table 2", "resnet101", "reflect")]["seeds_needed"] == ""  # +0.02: more than 1000 seeds
+    assert {"plan.csv", "plan.md", "plan.tex"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_plan_grid(tmp_path, capsys):
+    args = ["plan", "--effect", "0.5", "2", "--std", "1.0", "--effect", "0.3", "--seeds", "3", "--out", str(tmp_path)]
+    assert evaluate.main(args) == 0
+    assert "| effect | std | seeds needed per mode (80%) | power with 3 seeds | MDE (80%) with 3 seeds |" in \
+        capsys.readouterr().out
+    with open(tmp_path / "plan.csv") as f:
+        rows = {(float(r["effect"]), float(r["std"])): r for r in csv.DictReader(f)}
+    assert list(rows) == [(0.5, 1.0), (2.0, 1.0), (0.3, 1.0)]
+    for (d, s), row in rows.items():
+        textbook = 2 * (Z * s / d) ** 2  # the normal approximation, a little under the t-test's need
+        assert math.ceil(textbook) <= int(row["seeds_needed"]) <= math.ceil(textbook) + 3
+        assert float(row["power_at_seeds"]) == pytest.approx(welch_power_by_simulation(d, s, 3, s, 3), abs=0.015)
+    mde3 = float(rows[(0.5, 1.0)]["mde80_at_seeds"])
+    assert mde3 > 3.0  # 3 seeds, std 1 point: only differences over 3 points are found 80% of the time
+    assert welch_power_by_simulation(mde3, 1.0, 3, 1.0, 3) == pytest.approx(0.8, abs=0.015)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--effect", "0.5", "--std", "-1"], "--std -1: must be a number > 0"),
+    (["--effect", "0.5"], "give both --effect D and --std S"),
+    (["--std", "1"], "give both --effect D and --std S"),
+    (["--effect", "0", "--std", "1"], "--effect 0: must be a non-zero number"),
+    (["--effect", "nan", "--std", "1"], "--effect nan: must be a non-zero number"),
+    (["--effect", "x", "--std", "1"], "--effect x: not a number"),
+    (["--effect", "1", "--std", "1", "--seeds", "1"], "--seeds 1: needs at least 2 runs per mode"),
+])
+def test_plan_bad_input_is_one_line(args, message, capsys):
+    assert evaluate.main(["plan", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
+
+
+def test_plan_script_end_to_end(tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "plan", "--std", "-1", "--effect", "0.5"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.strip() == "error: --std -1: must be a number > 0"
+    res = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "plan", "--effect", "0.5", "--std", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "| 0.500 | 1.000 | 64 |" in res.stdout

@@ -13,6 +13,7 @@ from report_fixtures import (
     TRAINED_SIZES,
     make_model_run,
     make_trained_run,
+    paired_power_by_hand,
     split_tensors,
     synthetic_data_cfg,
 )
@@ -23,6 +24,7 @@ from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.report.collect import load_sweep
 from padlib.report.cross import (
+    CrossResult,
     cross_table,
     cross_test_checkpoint,
     cross_test_sweep,
@@ -30,7 +32,8 @@ from padlib.report.cross import (
     write_cross,
 )
 from padlib.report.evaluation import EvalOptions, eval_precision, weights_of_run
-from padlib.report.tables import best_table
+from padlib.report.power import mde_welch
+from padlib.report.tables import RunValue, best_table
 
 OPTS = EvalOptions(paddings=["zero", "partial"], workers=0, batch_size=8, device="cpu")
 
@@ -74,6 +77,27 @@ def paired_by_hand(a, b):
     q = sps.t.ppf(0.975, len(d) - 1)
     m = statistics.mean(d)
     return m - q * se, m + q * se, 2 * sps.t.sf(abs(m / se), len(d) - 1)
+
+
+def test_cross_mde_is_paired(tmp_path):
+    """Table 4's MDE is the paired test's: from the sd of the run-by-run differences and the number of
+    pairs, which here is far smaller than Welch's (the runs differ a lot, the paddings little)."""
+    same, other = [70.0, 74.0, 78.0, 72.0], [70.3, 74.1, 78.6, 72.2]
+    values = {("resnet50", "zero", "zero"): [RunValue(f"r{i}", i, v) for i, v in enumerate(same)],
+              ("resnet50", "zero", "partial"): [RunValue(f"r{i}", i, v) for i, v in enumerate(other)]}
+    table = cross_table(CrossResult(values=values, dataset="synthetic"))
+    rows = {r["test_padding"]: r for r in table.rows}
+    diffs = [a - b for a, b in zip(other, same, strict=True)]
+    mde = rows["partial"]["mde80"]
+    assert paired_power_by_hand(mde, statistics.stdev(diffs), 4) == pytest.approx(0.8, abs=1e-6)
+    assert mde < mde_welch(statistics.stdev(other), 4, statistics.stdev(same), 4) / 10
+    assert math.isnan(rows["zero"]["mde80"])
+    write_cross(CrossResult(values=values, dataset="synthetic"), tmp_path)
+    md = (tmp_path / "cross.md").read_text()
+    assert "MDE (80%)" in md and "sd of the paired differences" in md and "missed more than 20%" in md
+    with open(tmp_path / "cross.csv") as f:
+        header = f.readline().strip().split(",")
+    assert "mde80" in header
 
 
 def test_cross_every_cell(sweep, tmp_path):
@@ -201,6 +225,8 @@ def test_cross_testing_trained_weights(trained):
         by_hand = paired_by_hand(vals, runs)
         assert by_hand is not None
         assert (off["diff_ci_low"], off["diff_ci_high"], off["p_value"]) == pytest.approx(by_hand)
+        sd = statistics.stdev([v - r for v, r in zip(vals, runs, strict=True)])
+        assert paired_power_by_hand(off["mde80"], sd, 3) == pytest.approx(0.8, abs=1e-6)
     # the wrong padding at test time is visible: zero-trained weights tested with partial padding
     assert [rows[("zero", "partial")][f"run{i}"] for i in (1, 2, 3)] != pytest.approx(logged["zero"])
     assert any("precision of cross-testing: fp32 for all 6 weights (each run's training precision" in n

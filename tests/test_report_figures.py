@@ -112,6 +112,8 @@ def test_figures_end_to_end(model_sweep, tmp_path):
     assert {("zero", "layer1"), ("partial", "layer1")} <= set(border)
     assert all(float(r["mean"]) > 0 and r["n_runs"] == "2" for r in border.values())
     assert border[("zero", "layer1")]["diff"] == "" and border[("partial", "layer1")]["diff"] != ""
+    assert border[("zero", "layer1")]["mde80"] == "" and float(border[("partial", "layer1")]["mde80"]) > 0
+    assert "MDE (80%)" in (tmp_path / "border_score.md").read_text()
     assert any("layer3" in w and "no interior" in w and "in 4 run(s)" in w for w in report.warnings)  # 32 px: 2x2 at layer3
 
 

@@ -4,7 +4,7 @@ import csv
 import statistics
 
 import pytest
-from report_fixtures import curve, make_run, welch_by_hand
+from report_fixtures import curve, make_run, welch_by_hand, welch_power_by_simulation
 
 from padlib.errors import PadlibError
 from padlib.report.collect import load_sweep
@@ -55,15 +55,23 @@ def test_best_table_every_cell(sweep_dir, tmp_path):
     assert num(p["diff_ci_low"]) == pytest.approx(lo, abs=1e-6)
     assert num(p["diff_ci_high"]) == pytest.approx(hi, abs=1e-6)
     assert num(p["p_value"]) == pytest.approx(pv, rel=1e-5)
+    # mde80: a true difference of that size is found by Welch's test (as scipy runs it) 80% of the time
+    mde = num(p["mde80"])
+    assert welch_power_by_simulation(mde, statistics.stdev(PARTIAL), 3, statistics.stdev(ZERO), 3) == \
+        pytest.approx(0.8, abs=0.015)
+    assert mde > 2 * abs(d)  # three runs a side cannot tell this 1.67-point difference apart
+    assert z["mde80"] == ""  # the reference row
     r = rows[("resnet18", "reflect")]
     assert r["n_runs"] == "1" and r["std"] == "" and r["run2"] == ""
     assert num(r["diff"]) == pytest.approx(79.0 - statistics.mean(ZERO), abs=1e-6)
-    assert r["diff_ci_low"] == r["p_value"] == ""  # one run: no CI
+    assert r["diff_ci_low"] == r["p_value"] == r["mde80"] == ""  # one run: no CI, no MDE
     assert rows[("resnet34", "partial")]["diff"] == ""  # no zero runs of resnet34
     md = (tmp_path / "out" / "tables.md").read_text()
     assert "resnet18/replicate/seed0 (status running)" in md
     assert "no zero-padding runs for resnet34" in md
-    assert "\\begin{tabular}" in (tmp_path / "out" / "tables.tex").read_text()
+    assert "| MDE (80%) |" in md and "would be missed more than 20% of the time with these seeds" in md
+    tex = (tmp_path / "out" / "tables.tex").read_text()
+    assert "\\begin{tabular}" in tex and "MDE (80\\%)" in tex
 
 
 def test_last5_table_every_cell(sweep_dir):
@@ -78,6 +86,11 @@ def test_last5_table_every_cell(sweep_dir):
     assert row["std"] == pytest.approx(statistics.stdev(p))
     d, lo, hi, pv = welch_by_hand(p, z)
     assert (row["diff"], row["diff_ci_low"], row["diff_ci_high"], row["p_value"]) == pytest.approx((d, lo, hi, pv))
+    # the last-5 values are the best ones shifted by 2: the same spread, so the same MDE as Table 2's
+    best = {(r["arch"], r["padding"]): r for r in best_table(load_sweep(sweep_dir)).rows}
+    assert row["mde80"] == pytest.approx(best[("resnet18", "partial")]["mde80"])
+    assert welch_power_by_simulation(row["mde80"], statistics.stdev(p), 3, statistics.stdev(z), 3, seed=1) == \
+        pytest.approx(0.8, abs=0.015)
     # a 3-epoch run is not pooled with the 6-epoch one (see test_different_settings_are_not_pooled)
     short = rows[("resnet34 [trainer.epochs=3]", "partial")]
     assert short["run1"] == pytest.approx(73.0)  # 72, 73, 74 averaged

@@ -119,8 +119,9 @@ def cross_table(result: CrossResult, paper_dir: Path | None = None) -> Table:
     rows = summarize_groups(ordered, KEYS, same_padding_reference, paired=True)
     add_paper_columns(rows, paper_summary(paper_dir, CROSS_CSV), KEYS, ("mean", "diff"))
     notes = [*result.notes,
-             "diff: mean minus the mean of the same weights tested with their training padding; 95% CI and "
-             "p from the paired t-test over runs (the same weights are measured under both paddings)."]
+             "diff: mean minus the mean of the same weights tested with their training padding; 95% CI, "
+             "p and MDE from the paired t-test over runs (the same weights are measured under both paddings; "
+             "MDE from the sd of the paired differences and the number of pairs)."]
     if any(r.get("paper_mean") is not None for r in rows):
         notes.append("paper columns: the paper's Table 4 (resnet50, ImageNet-1k)")
     title = f"Cross-testing: val top-1 (%) with another padding at test time, {result.dataset} (paper Table 4)"

@@ -245,7 +245,7 @@ def _border(sweep: Sweep, out: Path, opts: FigureOptions, data: _Data, report: F
                           notes=[*sweep.notes(),
                                  f"{n} val images per run, forward passes in fp32; channel-mean |activation| at "
                                  "each layer's output; 1 = no border effect, >1 = activations peak at the edges. "
-                                 "diff vs zero padding (Welch's t-test over runs)."])
+                                 "diff vs zero padding (Welch's t-test over runs; so is MDE)."])
     report.paths += write_all([table], out, "border_score", ["border_score.csv"])
     report.paths.append(_border_plot(rows, out / "border_score.png"))
     report.lines += border_summary(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from padlib.errors import PadlibError
@@ -12,6 +13,7 @@ BEST_CSV = "table2_best_top1.csv"
 LAST5_CSV = "table3_last5_avg_top1.csv"
 CROSS_CSV = "table4_cross_testing.csv"
 TIMING_CSV = "table1_running_time.csv"
+RUN_COLUMN = re.compile(r"^run\d+$")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -43,11 +45,27 @@ def paper_summary(paper_dir: Path | None, name: str) -> dict[tuple[str, ...], di
     path = (paper_dir or DEFAULT_PAPER_DIR) / name
     if not path.is_file():
         return {}
+    return {_key(row, path): {"mean": _num(row.get("average")), "diff": _num(row.get("diff")),
+                              "std": _num(row.get("stdev"))} for row in read_rows(path)}
+
+
+def _key(row: dict[str, str], path: Path) -> tuple[str, ...]:
+    names = ("arch", "train_padding", "test_padding") if "test_padding" in row else ("arch", "padding")
+    if any(row.get(n) is None for n in names):
+        raise PadlibError(f"{path}: needs the columns {', '.join(names)}")
+    return tuple(row[n] for n in names)
+
+
+def paper_runs(paper_dir: Path | None, name: str) -> dict[tuple[str, ...], list[float]]:
+    """The paper's per-run numbers (its run1..runN cells) by the keys of ``paper_summary``.
+
+    Unlike ``paper_summary`` a missing file is a PadlibError: here the paper's runs are the input.
+    """
+    path = (paper_dir or DEFAULT_PAPER_DIR) / name
     out = {}
     for row in read_rows(path):
-        key = (row["arch"], row["train_padding"], row["test_padding"]) if "test_padding" in row else (
-            row["arch"], row["padding"])
-        out[key] = {"mean": _num(row.get("average")), "diff": _num(row.get("diff")), "std": _num(row.get("stdev"))}
+        runs = [_num(text) for col, text in row.items() if col is not None and RUN_COLUMN.match(col)]
+        out[_key(row, path)] = [v for v in runs if v is not None]
     return out
 
 

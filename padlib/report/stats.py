@@ -1,5 +1,6 @@
 """Summary statistics of a group of runs: mean, sample std, and the difference to a reference group
-with its 95% confidence interval and p-value (Welch's t-test, or the paired t-test)."""
+with its 95% confidence interval, p-value (Welch's t-test, or the paired t-test) and the minimum
+difference that test would detect with 80% power."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+
+from padlib.report.power import mde_paired, mde_welch
 
 NAN = float("nan")
 CONFIDENCE = 0.95
@@ -26,6 +29,7 @@ class GroupStats:
     ci_low: float = NAN  # 95% confidence interval of ``diff``
     ci_high: float = NAN
     p_value: float = NAN  # two-sided test of "no difference"
+    mde80: float = NAN  # minimum detectable effect of that test at 80% power, for these stds and n
 
 
 def describe(values: Sequence[float], ref: Sequence[float] | None = None, paired: bool = False) -> GroupStats:
@@ -38,7 +42,7 @@ def describe(values: Sequence[float], ref: Sequence[float] | None = None, paired
     x = np.asarray(values, dtype=float)
     n = int(x.size)
     mean = float(x.mean()) if n else NAN
-    std = float(x.std(ddof=1)) if n >= 2 else NAN
+    std = _sample_std(x)
     if ref is None:
         return GroupStats(n, mean, std)
     r = np.asarray(ref, dtype=float)
@@ -46,7 +50,20 @@ def describe(values: Sequence[float], ref: Sequence[float] | None = None, paired
         return GroupStats(n, mean, std)
     diff = mean - float(r.mean())
     low, high, p = _test(x, r, paired)
-    return GroupStats(n, mean, std, diff, low, high, p)
+    return GroupStats(n, mean, std, diff, low, high, p, _mde(x, r, paired))
+
+
+def _mde(x: np.ndarray, r: np.ndarray, paired: bool) -> float:
+    """The 80%-power minimum detectable effect of ``_test`` for the observed spread; NaN where undefined."""
+    if paired:  # _test has checked the alignment
+        mde = mde_paired(float(np.std(x - r, ddof=1)), int(x.size)) if x.size >= 2 else None
+    else:
+        mde = mde_welch(_sample_std(x), int(x.size), _sample_std(r), int(r.size))
+    return NAN if mde is None else mde
+
+
+def _sample_std(x: np.ndarray) -> float:
+    return float(x.std(ddof=1)) if x.size >= 2 else NAN
 
 
 def _test(x: np.ndarray, r: np.ndarray, paired: bool) -> tuple[float, float, float]:

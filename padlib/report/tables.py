@@ -1,5 +1,6 @@
 """Tables 2 and 3 of the paper from a sweep: best-epoch top-1 and the mean top-1 of the last 5 epochs,
-per (arch, padding), with the difference to zero padding, its 95% CI and p-value, beside the paper's."""
+per (arch, padding), with the difference to zero padding, its 95% CI, p-value and 80%-power minimum
+detectable effect, beside the paper's."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from padlib.report.collect import REFERENCE_PADDING, Run, Sweep, label_arch
-from padlib.report.paper import BEST_CSV, LAST5_CSV, paper_summary
+from padlib.report.paper import BEST_CSV, LAST5_CSV, paper_runs, paper_summary
+from padlib.report.power import MAX_SEEDS, mde_welch, power_welch, seeds_needed
 from padlib.report.stats import describe, is_missing
 from padlib.report.writers import Column, Table, ci_text, show_cell, signed, write_all
 
 LAST_K = 5
 Key = tuple[str, ...]
+MDE_NOTE = ("MDE (80%): the minimum detectable effect of that test for these stds and numbers of runs "
+            "(two-sided, alpha 0.05, exact power of the test used): a true difference smaller than MDE would "
+            "be missed more than 20% of the time with these seeds.")
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,14 @@ def summarize_groups(values: dict[Key, list[RunValue]], key_names: Sequence[str]
             # the diff is of the row means, as in the paper; CI and p come from the runs both rows have
             st = describe(xs)
             st = replace(st, diff=st.mean - describe([v.value for v in ref_items]).mean,
-                         ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value)
+                         ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value, mde80=test.mde80)
         else:
             st = describe(xs, [v.value for v in ref_items])
         row: dict[str, Any] = dict(zip(key_names, key, strict=True))
         row.update({f"run{i}": v.value for i, v in enumerate(items, 1)})
         row.update(n_runs=st.n, mean=st.mean, std=st.std, diff=st.diff, diff_ci_low=st.ci_low,
-                   diff_ci_high=st.ci_high, p_value=st.p_value, seeds=" ".join(str(v.seed) for v in items))
+                   diff_ci_high=st.ci_high, p_value=st.p_value, mde80=st.mde80,
+                   seeds=" ".join(str(v.seed) for v in items))
         rows.append(row)
     return rows
 
@@ -109,22 +115,26 @@ def add_paper_columns(rows: list[dict[str, Any]], paper: dict[Key, dict[str, flo
 def summary_table(title: str, rows: list[dict[str, Any]], key_names: Sequence[str],
                   paper_fields: Sequence[str] = ("mean", "diff", "std"), extra: Sequence[Column] = (),
                   notes: Sequence[str] = ()) -> Table:
-    """The table of ``summarize_groups`` rows: CSV gets every column; readers get a compact view."""
+    """The table of ``summarize_groups`` rows: CSV gets every column; readers get a compact view.
+
+    A table with any diff gets ``MDE_NOTE`` after ``notes``.
+    """
     n_runs = max((int(r["n_runs"]) for r in rows), default=0)
     keys = [Column(k, "text") for k in key_names]
     runs = [Column(f"run{i}") for i in range(1, n_runs + 1)]
     stats = [Column("n_runs", "int"), Column("mean"), Column("std"), Column("diff"), Column("diff_ci_low"),
-             Column("diff_ci_high"), Column("p_value", "p")]
+             Column("diff_ci_high"), Column("p_value", "p"), Column("mde80")]
     paper = [Column(f"paper_{f}") for f in paper_fields]
     display = [*keys, *runs, Column("n_runs", "int", "n"), Column("mean"), Column("std"),
                Column("diff", render=lambda r: signed(r.get("diff"))),
                Column("ci", header="diff 95% CI", render=lambda r: ci_text(r.get("diff_ci_low"), r.get("diff_ci_high"))),
-               Column("p_value", "p", "p"), *extra,
+               Column("p_value", "p", "p"), Column("mde80", header="MDE (80%)"), *extra,
                *[Column(f"paper_{f}", header=f"paper {f}",
                         render=(lambda r, f=f: signed(r.get(f"paper_{f}")) if f == "diff"
                                 else show_cell(r.get(f"paper_{f}"), "num"))) for f in paper_fields]]
     columns = [*keys, *runs, *stats, *extra, *paper, Column("seeds", "text")]
-    return Table(title, columns, rows, list(notes), display)
+    has_diff = any(not is_missing(r.get("diff")) for r in rows)
+    return Table(title, columns, rows, [*notes, *([MDE_NOTE] if has_diff else [])], display)
 
 
 def zero_reference(key: Key) -> Key | None:
@@ -152,8 +162,8 @@ def _common_notes(sweep: Sweep, rows: list[dict[str, Any]]) -> list[str]:
     if any(not is_missing(r.get("paper_mean")) for r in rows):
         notes.append(f"paper columns: the paper's ImageNet-1k numbers (100 epochs, 5 runs){paper_caveat(sweep)}")
     notes.append("std: sample standard deviation (n-1). diff: mean minus the zero-padding mean of the same "
-                 "arch (and settings); 95% CI and p from Welch's t-test (unequal variances), empty with fewer "
-                 "than 2 runs.")
+                 "arch (and settings); 95% CI, p and MDE from Welch's t-test (unequal variances), empty with "
+                 "fewer than 2 runs.")
     return notes
 
 
@@ -207,3 +217,84 @@ def write_tables(sweep: Sweep, out_dir: Path, paper_dir: Path | None = None) -> 
     if sweep.warnings:
         preamble += "\nWhile reading the sweep:\n\n" + "".join(f"- {w}\n" for w in sweep.warnings)
     return write_all(tables, out_dir, "tables", ["best.csv", "last5.csv"], preamble)
+
+
+# --- evaluate.py plan: how many seeds per padding mode a difference needs ---
+
+PLAN_TABLES = (("Table 2", BEST_CSV), ("Table 3", LAST5_CSV))
+
+
+def _seeds_cell(row: dict[str, Any]) -> str:
+    if not is_missing(row.get("seeds_needed")):
+        return str(row["seeds_needed"])
+    stds = (row.get("std"), row.get("zero_std", row.get("std")))
+    defined = not any(is_missing(v) for v in stds) and max(stds) > 0
+    return f">{MAX_SEEDS}" if defined else "-"  # None also when no std could be estimated
+
+
+def _power_cell(value: Any) -> str:
+    return ">0.999" if not is_missing(value) and value > 0.9995 else show_cell(value, "num")
+
+
+def _none_to_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def paper_plan_table(paper_dir: Path | None = None) -> Table:
+    """For each non-zero row of the paper's Tables 2 and 3: the power its 5 runs had for its printed diff,
+    its 80%-power MDE, and the seeds per mode 80% power needs (Welch, the observed sample stds)."""
+    rows = []
+    for label, name in PLAN_TABLES:
+        printed, runs = paper_summary(paper_dir, name), paper_runs(paper_dir, name)
+        for (arch, padding), values in runs.items():
+            ref = runs.get((arch, REFERENCE_PADDING))
+            if padding == REFERENCE_PADDING or not ref:
+                continue
+            st, zero = describe(values, ref), describe(ref)
+            diff = printed.get((arch, padding), {}).get("diff")
+            diff = st.diff if diff is None else diff
+            rows.append({"table": label, "arch": arch, "padding": padding, "diff": diff, "std": st.std,
+                         "zero_std": zero.std, "paper_n": st.n, "zero_n": zero.n,
+                         "paper_power": power_welch(diff, st.std, st.n, zero.std, zero.n),
+                         "paper_mde80": st.mde80,
+                         "seeds_needed": seeds_needed(diff, st.std, std_ref=zero.std)})
+    columns = [Column("table", "text"), Column("arch", "text"), Column("padding", "text"), Column("diff"),
+               Column("std"), Column("zero_std"), Column("paper_n", "int"), Column("zero_n", "int"),
+               Column("paper_power"), Column("paper_mde80"), Column("seeds_needed", "int")]
+    display = [Column("table", "text"), Column("arch", "text"), Column("padding", "text"),
+               Column("diff", header="diff (printed)", render=lambda r: signed(r.get("diff"))),
+               Column("std"), Column("zero_std", header="zero std"),
+               Column("paper_n", "int", "paper's seeds"),
+               Column("paper_power", header="power with paper's seeds",
+                      render=lambda r: _power_cell(r["paper_power"])),
+               Column("paper_mde80", header="MDE (80%) with paper's seeds"),
+               Column("seeds_needed", "int", "seeds needed (80%)", render=_seeds_cell)]
+    notes = ["diff: as printed in the paper (mean minus zero padding's mean of the same arch). std, zero std: "
+             "sample std (n-1) of the per-run cells of the row and of its arch's zero row; the printed stdev "
+             "of the zero/partial rows is population-style, about 0.82x this (see evaluate.py audit).",
+             "power: of Welch's two-sided t-test at alpha 0.05 with the paper's runs, taking the printed diff "
+             "and these stds as the truth (so it is optimistic where the diff is itself a lucky draw). "
+             f"seeds needed: runs per mode (the same number for zero padding) for 80% power; >{MAX_SEEDS}: more "
+             "than that (empty in the CSV).",
+             MDE_NOTE]
+    return Table("Seeds the paper's differences need (Tables 2 and 3, ImageNet-1k)", columns, rows, notes, display)
+
+
+def grid_plan_table(effects: Sequence[float], stds: Sequence[float], seeds: int) -> Table:
+    """For each (effect D, seed-to-seed std S): the seeds per mode Welch's test needs for 80% power, and
+    the power and 80%-power MDE with ``seeds`` runs per mode (both modes with std S)."""
+    rows = [{"effect": d, "std": s, "seeds_needed": seeds_needed(d, s),
+             "power_at_seeds": power_welch(d, s, seeds, s, seeds),
+             "mde80_at_seeds": _none_to_nan(mde_welch(s, seeds, s, seeds))} for d in effects for s in stds]
+    columns = [Column("effect"), Column("std"), Column("seeds_needed", "int"), Column("power_at_seeds"),
+               Column("mde80_at_seeds")]
+    display = [Column("effect"), Column("std"), Column("seeds_needed", "int", "seeds needed per mode (80%)",
+                                                        render=_seeds_cell),
+               Column("power_at_seeds", header=f"power with {seeds} seeds",
+                      render=lambda r: _power_cell(r["power_at_seeds"])),
+               Column("mde80_at_seeds", header=f"MDE (80%) with {seeds} seeds")]
+    notes = ["effect: a true difference of means between two padding modes; std: the seed-to-seed standard "
+             "deviation of each mode. Welch's two-sided t-test at alpha 0.05, the same number of runs per mode; "
+             f">{MAX_SEEDS}: more than that (empty in the CSV).", MDE_NOTE]
+    return Table(f"Seeds per padding mode to detect a difference (80% power), and what {seeds} seeds give",
+                 columns, rows, notes, display)
