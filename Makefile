@@ -13,15 +13,28 @@ DEMO := demo_gpu
 DEMO_OUT := results/fashion_mnist_gpu
 endif
 
-.PHONY: venv data test lint demo bench
+.PHONY: venv data test lint demo bench lock
 
-# torch and torchvision are resolved together from PyPI (never pin a local CPU-only torch wheel:
-# PyPI's torchvision would not import with it)
-$(STAMP): pyproject.toml
+# Every package is pinned by requirements.lock (pip constraints), so a fresh clone installs the
+# versions the committed results were made with. torch and torchvision come from PyPI together
+# (never a local CPU-only torch wheel: PyPI's torchvision would not import with it).
+LOCK := requirements.lock
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
+
+# Refresh the pins: the newest versions pyproject.toml allows, resolved in a scratch venv. Commit the
+# new lock together with results regenerated under it.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e '.[dev]'
+	{ echo "# Pinned versions that make test / make demo install (pip constraints; Python $$(.venv-lock/bin/python -c 'import platform; print(platform.python_version())'), $$(uname -s) $$(uname -m))."; \
+	  echo "# The committed results were made with these. Refresh with: make lock"; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(LOCK)
+	rm -rf .venv-lock
 
 venv: $(STAMP)
 
