@@ -316,3 +316,16 @@ def test_unknown_precision_is_named(tmp_path):
     make_run(tmp_path, "resnet18", "zero", 0, curve(80), info={"precision": "fp8"})
     with pytest.raises(PadlibError, match=r"resnet18/zero/seed0/run.json: precision='fp8' is unknown; expected fp32"):
         load_sweep(tmp_path)
+
+
+def test_mixed_package_versions_are_warned(tmp_path):
+    for seed, torch_version in ((0, "2.14.1"), (1, "2.14.1"), (2, "2.13.0")):
+        make_run(tmp_path, "resnet18", "zero", seed, [50.0, 60.0],
+                 info={"versions": {"torch": torch_version, "timm": "1.0.31"}})
+    warnings = load_sweep(tmp_path).warnings
+    mixed = [w for w in warnings if "different" in w]
+    assert len(mixed) == 1, warnings
+    assert "torch versions: 2.13.0 (1 runs), 2.14.1 (2 runs)" in mixed[0]
+    make_run(tmp_path / "same", "resnet18", "zero", 0, [50.0], info={"versions": {"torch": "2.14.1"}})
+    make_run(tmp_path / "same", "resnet18", "zero", 1, [50.0], info={"versions": {"torch": "2.14.1"}})
+    assert not [w for w in load_sweep(tmp_path / "same").warnings if "different" in w]

@@ -211,7 +211,22 @@ def load_sweep(root: Path | str, include_incomplete: bool = False, dataset: str 
         raise PadlibError(f"{root}: no usable runs: {reasons}{hint}")
     split_notes = split_by_settings(kept)
     _warn_duplicate_seeds(kept, warnings)
+    _warn_mixed_versions(kept, warnings)
     return Sweep(root, kept[0].dataset, kept, left_out, warnings, split_notes)
+
+
+def _warn_mixed_versions(runs: list[Run], warnings: list[str]) -> None:
+    """Runs made with other package versions differ by more than seeds: a new torch alone can move a
+    Fashion-MNIST accuracy by a point. Say which packages differ and how many runs each version has."""
+    versions = [run.info.get("versions") or {} for run in runs]
+    for package in sorted(set().union(*versions)):
+        counts: dict[str, int] = defaultdict(int)
+        for v in versions:
+            counts[str(v.get(package, "unrecorded"))] += 1
+        if len(counts) > 1:
+            listing = ", ".join(f"{version} ({n} runs)" for version, n in sorted(counts.items()))
+            warnings.append(f"runs were made with different {package} versions: {listing}; differences between "
+                            "them can come from the environment, not the padding (see requirements.lock)")
 
 
 def split_by_settings(runs: list[Run]) -> list[str]:
