@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when any cell disagrees")
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("plan", help="seeds per padding mode needed to detect a difference with 80% power",
+    p = sub.add_parser("plan", help="seeds per padding mode needed to detect a difference with 80%% power",
                        description="How many seeds per padding mode a difference D needs for 80%% power "
                                    "(Welch's two-sided t-test, alpha 0.05), given a seed-to-seed std S. Without "
                                    "options: each non-zero row of the paper's Tables 2 and 3 with its printed "
