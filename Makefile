@@ -13,7 +13,7 @@ DEMO := demo_gpu
 DEMO_OUT := results/fashion_mnist_gpu
 endif
 
-.PHONY: venv data test lint demo bench lock
+.PHONY: venv data test lint demo bench lock gpu-check
 
 # Every package is pinned by requirements.lock (pip constraints), so a fresh clone installs the
 # versions the committed results were made with. torch and torchvision come from PyPI together
@@ -58,3 +58,9 @@ BENCH_ARGS ?= --size 64 --batch 8 --steps 21 --threads 1 --clock cpu
 bench: venv
 	$(PY) scripts/bench_padding.py $(BENCH_ARGS)
 	$(PY) evaluate.py timing results/bench/padding_$(if $(findstring cuda,$(BENCH_ARGS)),cuda,cpu).csv --out results/bench
+
+# Checks and times padlib on a CUDA machine (results/bench/gpu_check.md; see results/bench/GPU_CHECK.md),
+# e.g. GPU_CHECK_ARGS="--parts 1,3", or "--device cpu --quick --out /tmp/check" to try it on a CPU
+GPU_CHECK_ARGS ?=
+gpu-check: venv
+	$(PY) scripts/gpu_check.py $(GPU_CHECK_ARGS)
