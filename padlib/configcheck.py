@@ -18,6 +18,8 @@ from padlib.errors import PadlibError
 RUNTIME_KEYS = (
     "run_dir", "data.root", "data.workers", "trainer.device", "trainer.log_every", "trainer.progress",
     "trainer.keep_last", "trainer.max_unreadable_fraction", "trainer.compile_backend",
+    # used only when Fashion-MNIST is missing, and then the run's dataset is named synthetic
+    "data.fallback",
 )
 
 

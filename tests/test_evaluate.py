@@ -133,19 +133,19 @@ def test_tables_name_runs_with_other_settings(sweep, tmp_path, capsys):
 
 
 def test_cross_evaluates_at_the_runs_precision(tmp_path, capsys):
-    """Issue 9 C: by default each run is evaluated at its training precision; a bf16 run on a CPU falls
+    """Issue 9 C: by default each run is evaluated at its training precision; an fp16 run on a CPU falls
     back to fp32 with one warning line naming it, and cross.md says at what precision it ran."""
     from report_fixtures import TINY_ARCH, make_model_run
 
     root, data, out = tmp_path / "s", tmp_path / "d", tmp_path / "o"
-    make_model_run(root, data, "zero", 0, info={"precision": "bf16"})
+    make_model_run(root, data, "zero", 0, info={"precision": "fp16"})
     make_model_run(root, data, "zero", 1, info={"precision": "fp32"})
     assert evaluate.build_parser().parse_args(["cross", str(root)]).amp == "run"
     args = ["cross", str(root), "--out", str(out), "--device", "cpu", "--workers", "0", "--paddings", "zero"]
     assert evaluate.main(args) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
-    assert warnings == ["warning: evaluated in fp32, not at the training precision (autocast is used on CUDA only; "
-                        f"this is cpu): {TINY_ARCH}/zero/seed0 (bf16)"]
+    assert warnings == ["warning: evaluated in fp32, not at the training precision (fp16 autocast needs CUDA; "
+                        f"this is cpu): {TINY_ARCH}/zero/seed0 (fp16)"]
     assert "precision of cross-testing: fp32 for all 2 weights (each run's training precision" in \
         (out / "cross.md").read_text()
     assert evaluate.main([*args, "--amp", "none"]) == 0

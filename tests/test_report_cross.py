@@ -237,8 +237,8 @@ def test_cross_testing_trained_weights(trained):
     ("bf16", "run", "cuda", ("bf16", False)),  # the run's own precision on a GPU
     ("fp16", "run", "cuda", ("fp16", False)),
     ("fp32", "run", "cuda", ("fp32", False)),
-    ("bf16", "run", "cpu", ("fp32", True)),  # not on a CPU: fp32, and the caller warns
-    ("fp16", "run", "cpu", ("fp32", True)),
+    ("bf16", "run", "cpu", ("bf16", False)),  # CPU autocast runs bf16, as the trainer's validation did
+    ("fp16", "run", "cpu", ("fp32", True)),  # fp16 needs CUDA: fp32, and the caller warns
     ("bf16", "none", "cuda", ("fp32", False)),  # --amp overrides
     ("fp32", "auto", "cuda", ("bf16", False)),
     ("fp32", "bf16", "cpu", ("bf16", False)),
@@ -254,17 +254,17 @@ def test_eval_precision(precision, amp, device, expected, tmp_path):
 
 
 def test_cross_testing_uses_the_run_precision(sweep, tmp_path):
-    """Issue 9 C: a bf16 run re-evaluated on a CPU falls back to fp32 with one warning naming it, and the
+    """Issue 9 C: an fp16 run re-evaluated on a CPU falls back to fp32 with one warning naming it, and the
     table says at what precision it ran."""
     _, data = sweep
     root = tmp_path / "s"
-    make_model_run(root, data, "zero", 0, info={"device": "cuda: NVIDIA H100"})  # trainer.amp unset: auto
-    make_model_run(root, data, "zero", 1, info={"device": "cuda: NVIDIA H100"})
+    make_model_run(root, data, "zero", 0, info={"precision": "fp16"})
+    make_model_run(root, data, "zero", 1, info={"precision": "fp16"})
     opts = EvalOptions(paddings=["zero"], workers=0, batch_size=8, device="cpu")
     result = cross_test_sweep(load_sweep(root), opts)
     (warning,) = result.warnings
-    assert warning == ("evaluated in fp32, not at the training precision (autocast is used on CUDA only; this "
-                       f"is cpu): {TINY_ARCH}/zero/seed0 (bf16), {TINY_ARCH}/zero/seed1 (bf16)")
+    assert warning == ("evaluated in fp32, not at the training precision (fp16 autocast needs CUDA; this "
+                       f"is cpu): {TINY_ARCH}/zero/seed0 (fp16), {TINY_ARCH}/zero/seed1 (fp16)")
     (note,) = [n for n in result.notes if n.startswith("precision")]
     assert note.startswith("precision of cross-testing: fp32 for all 2 weights (each run's training precision")
     assert f"fp32 instead of the training precision (not available on the evaluation device): {TINY_ARCH}" in note

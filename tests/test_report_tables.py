@@ -269,7 +269,7 @@ def test_different_settings_are_not_pooled(tmp_path):
 
 @pytest.mark.parametrize("a, b, label", [
     ({"trainer__optim__lr": 0.1}, {}, "trainer.optim.lr=0.02"),
-    ({"data__crop_scale": [0.08, 1.0]}, {}, "data.crop_scale=[0.5, 1.0]"),
+    ({"data__crop_scale": [0.08, 1.0]}, {}, "data.crop_scale=[0.5, 1]"),
     ({"data__train_subset": 1000}, {}, "data.train_subset=null"),
     ({"trainer__amp": "bf16"}, {}, "precision=fp32"),  # config amp "auto" on a CPU: fp32
     ({"trainer__amp": "none"}, {"trainer__amp": "auto"}, None),  # both fp32 on a CPU: pooled
@@ -329,3 +329,15 @@ def test_mixed_package_versions_are_warned(tmp_path):
     make_run(tmp_path / "same", "resnet18", "zero", 0, [50.0], info={"versions": {"torch": "2.14.1"}})
     make_run(tmp_path / "same", "resnet18", "zero", 1, [50.0], info={"versions": {"torch": "2.14.1"}})
     assert not [w for w in load_sweep(tmp_path / "same").warnings if "different" in w]
+
+
+def test_equal_numbers_written_differently_and_new_keys_pool(tmp_path):
+    # Hydra's `=0` is an int where the YAML default is 0.0; data.fallback exists only in newer runs
+    def cfg(smoothing, scale, extra):
+        return {"model": {"name": "resnet18"}, "padding": {"mode": "zero"}, "seed": 0,
+                "data": {"name": "synthetic", "crop_scale": scale, **extra}, "trainer": {"label_smoothing": smoothing}}
+
+    make_run(tmp_path, "resnet18", "zero", 0, [50.0], config=cfg(0, [0.35, 1], {}))
+    make_run(tmp_path, "resnet18", "zero", 1, [51.0], config=cfg(0.0, [0.35, 1.0], {"fallback": "synthetic"}))
+    sweep = load_sweep(tmp_path)
+    assert list(sweep.groups()) == [("resnet18", "zero")] and not sweep.split_notes

@@ -88,7 +88,17 @@ class Run:
         flat = {k: v for k, v in flatten(self.config).items() if k not in IGNORED_SETTINGS and k != AMP_SETTING}
         flat[PRECISION_SETTING] = self.precision
         flat[WORLD_SIZE_SETTING] = self.info.get("world_size")
-        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
+        return {k: v if isinstance(v, str) else json.dumps(_as_numbers(v)) for k, v in flat.items()}
+
+
+def _as_numbers(value: Any) -> Any:
+    """Numbers written one way, inside lists too: Hydra gives ``0`` for ``=0`` where a YAML file says
+    ``0.0``, so whole floats become ints (and show as ``epochs=3``, not ``3.0``)."""
+    if isinstance(value, list | tuple):
+        return [_as_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 @dataclass

@@ -82,8 +82,8 @@ def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
     if not result.values:
         raise PadlibError("no weights could be evaluated: " + "; ".join(result.warnings))
     if fell_back:
-        result.warnings.append("evaluated in fp32, not at the training precision (autocast is used on CUDA "
-                               f"only; this is {device}): "
+        result.warnings.append("evaluated in fp32, not at the training precision (fp16 autocast needs CUDA; "
+                               f"this is {device}): "
                                + ", ".join(f"{w.name} ({w.precision})" for w in fell_back))
     result.notes.append(precision_note(used, fell_back, opts.amp))
     if opts.limit:

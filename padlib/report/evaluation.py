@@ -70,10 +70,10 @@ def test_paddings(requested: list[str] | None, trained: list[str]) -> list[str]:
 
 def eval_precision(weights: Weights, amp: str, device: torch.device) -> tuple[str, bool]:
     """(precision to evaluate ``weights`` at, whether it fell back to fp32). ``amp`` "run": the weights'
-    training precision, or fp32 where ``device`` cannot run it (fp16/bf16 autocast off CUDA); otherwise
-    the autocast mode ``amp`` for every set of weights."""
+    training precision, or fp32 where ``device`` cannot run it (fp16 autocast needs CUDA; bf16 runs on a
+    CPU too, as the trainer's own validation did); otherwise the autocast mode ``amp`` for every set of weights."""
     if amp == RUN_PRECISION:
-        if weights.precision != "fp32" and device.type != "cuda":
+        if weights.precision == "fp16" and device.type != "cuda":
             return "fp32", True
         return weights.precision, False
     from padlib.engine.amp import amp_dtype, precision_name
