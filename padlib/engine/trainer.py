@@ -149,6 +149,7 @@ class Trainer:
         return {
             "arch": self.cfg["model"]["name"],
             "padding": self.cfg["padding"]["mode"],
+            "precision": precision_name(self.amp_dtype),  # what evaluate.py eval re-evaluates a lone file at
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
