@@ -50,7 +50,7 @@ def test_run_directory_contract(reference):
     # keep_last=2: only the last two epoch checkpoints remain
     assert [p.name for p in rd.epoch_checkpoints()] == ["epoch_002.pt", "epoch_003.pt"]
     last = load_checkpoint(rd.last_checkpoint)  # weights_only=True inside
-    assert last["epoch"] == 3 and last["batch"] == 0
+    assert last["epoch"] == 3 and last["batch"] == 0 and last["precision"] == "fp32"
     assert {"model", "optimizer", "scheduler", "scaler", "rng", "config", "best_top1"} <= last.keys()
     best = load_checkpoint(rd.best_checkpoint)
     assert best["best_top1"] == max(r["val_top1"] for r in rows)
