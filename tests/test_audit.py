@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from padlib.padding import audit_layers, audit_model, convert_padding, format_audit
-from padlib.padding.audit import main
+from padlib.audit import audit_model, main
+from padlib.padding import audit_layers, convert_padding, format_audit
 from padlib.padding.geometry import effective_pads, output_size
 
 

@@ -1,6 +1,6 @@
 """Padding modes for any CNN: partial-convolution padding, F.pad modes, model conversion and audit."""
 
-from padlib.padding.audit import AuditRow, audit_layers, audit_model, format_audit
+from padlib.padding.audit import AuditRow, audit_layers, format_audit
 from padlib.padding.convert import PADDING_MODES, convert_padding, converted_convs
 from padlib.padding.padded_conv import PaddedConv2d
 from padlib.padding.partial_conv import PartialConv2d
@@ -11,7 +11,6 @@ __all__ = [
     "PaddedConv2d",
     "PartialConv2d",
     "audit_layers",
-    "audit_model",
     "convert_padding",
     "converted_convs",
     "format_audit",

@@ -7,15 +7,13 @@ is asymmetric; the audit shows the pads each side really reads and flags those l
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from padlib.errors import PadlibError
-from padlib.padding.convert import check_mode, layer_mode
+from padlib.padding.convert import layer_mode
 from padlib.padding.geometry import Pads, could_pad, effective_pads, is_tf_same, layer_pads, pair
 from padlib.padding.padded_conv import PaddedConv2d
 from padlib.padding.partial_conv import PartialConv2d
@@ -118,17 +116,6 @@ def audit_layers(model: nn.Module, size: int = 224) -> list[AuditRow]:
     return [_row(name, module, seen.get(name)) for name, module in layers]
 
 
-def audit_model(
-    name: str, padding: str, size: int = 224, num_classes: int = 1000, source: str = "auto"
-) -> list[AuditRow]:
-    """Build model ``name`` in padding mode ``padding`` and audit it at ``size`` x ``size``."""
-    # Imported here: padlib.models imports padlib.padding, which imports this module.
-    from padlib.models import build_model
-
-    check_mode(padding)
-    return audit_layers(build_model(name, num_classes=num_classes, padding=padding, source=source), size)
-
-
 def _sides(pads: Pads | None) -> str:
     return "-" if pads is None else " ".join(map(str, pads))
 
@@ -177,22 +164,3 @@ def format_audit(rows: list[AuditRow]) -> str:
         f"reading their padding one-sided {sum(bool(r.one_sided) for r in rows)}"
     )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m padlib.audit MODEL --padding MODE``: print the audit table; 2 on a bad model or mode."""
-    parser = argparse.ArgumentParser(prog="python -m padlib.audit", description=main.__doc__)
-    parser.add_argument("model", help="torchvision or timm model name, e.g. resnet50")
-    parser.add_argument("--padding", default="partial", help="zero, reflect, replicate, circular or partial")
-    parser.add_argument("--size", type=int, default=224, help="input height and width")
-    parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--source", default="auto", help="auto, torchvision or timm")
-    args = parser.parse_args(argv)
-    try:
-        rows = audit_model(args.model, args.padding, args.size, args.num_classes, args.source)
-    except PadlibError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{args.model} at {args.size}x{args.size}, padding {args.padding}:")
-    print(format_audit(rows))
-    return 0
