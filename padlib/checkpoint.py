@@ -16,7 +16,11 @@ import torch
 from torch import nn
 
 from padlib.errors import PadlibError
-from padlib.rundir import atomic_write_bytes
+from padlib.fileio import atomic_write_bytes
+
+# What a training checkpoint must hold to resume from (the trainer writes these and more: see
+# docs/RUN_DIRECTORY.md); a file without them is treated like an unreadable one.
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "batch", "best_top1", "best_epoch", "rng")
 
 
 def serialize(state: Mapping[str, Any]) -> bytes:

@@ -15,7 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from padlib.checkpoint import load_checkpoint, rng_state, save_checkpoint, serialize, set_rng_state
+from padlib.checkpoint import (
+    RESUME_KEYS,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    serialize,
+    set_rng_state,
+)
 from padlib.configcheck import RUNTIME_KEYS, flatten
 from padlib.data import DataBundle, build_data
 from padlib.engine.amp import amp_dtype, grad_scaler, precision_name
@@ -53,8 +60,6 @@ log = logging.getLogger("padlib")
 # trainer.amp may change with the device (auto: bf16 on CUDA); the precision it resolves to is what must
 # not change, and _check_same_precision compares that.
 RESUME_IGNORED = (*RUNTIME_KEYS, "trainer.amp")
-# What a checkpoint must hold to resume from it.
-RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "batch", "best_top1", "best_epoch", "rng")
 
 
 def config_diffs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str:
