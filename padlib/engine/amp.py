@@ -10,17 +10,25 @@ import torch
 from padlib.errors import PadlibError
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
+# How run.json names the precision a run trains and validates at, and its autocast dtype.
+PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def amp_precision(mode: str, device_type: str | None) -> str | None:
+    """The precision ``trainer.amp=mode`` resolves to on a device type (``auto``: bf16 on CUDA, fp32
+    elsewhere); None for ``auto`` on an unknown device. ``mode`` must be one of AMP_MODES."""
+    if mode == "auto":
+        return None if device_type is None else ("bf16" if device_type == "cuda" else "fp32")
+    return {"none": "fp32", "bf16": "bf16", "fp16": "fp16"}[mode]
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``mode`` on ``device`` (``auto``: bf16 on CUDA, full precision on CPU)."""
     if mode not in AMP_MODES:
         raise PadlibError(f"trainer.amp={mode!r} is unknown; use one of {', '.join(AMP_MODES)}")
-    if mode == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
     if mode == "fp16" and device.type != "cuda":
         raise PadlibError("trainer.amp=fp16 needs a CUDA device; use trainer.amp=bf16 or none on CPU")
-    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+    return PRECISION_DTYPES[amp_precision(mode, device.type)]
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
@@ -34,9 +42,6 @@ def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.Gr
     """A grad scaler that is active only for fp16 (bf16 has fp32's range and needs none)."""
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-
-# How run.json names the precision a run trains and validates at, and its autocast dtype.
-PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def precision_name(dtype: torch.dtype | None) -> str:

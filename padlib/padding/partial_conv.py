@@ -47,8 +47,14 @@ def ratio_maps(
     conv: nn.Conv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[Tensor, Tensor] | None:
     """``(r, inside - r)`` as ``(Ho, Wo)`` maps for a ``height`` x ``width`` input; None where r is all 1."""
-    rows, cols = _layer_taps(conv, height, width)
-    kh, kw = pair(conv.kernel_size)
+    return _maps(*_layer_taps(conv, height, width), pair(conv.kernel_size), device, dtype)
+
+
+def _maps(
+    rows: list[int], cols: list[int], kernel: tuple[int, int], device: torch.device, dtype: torch.dtype
+) -> tuple[Tensor, Tensor] | None:
+    """``ratio_maps`` from the per-row and per-column tap counts."""
+    kh, kw = kernel
     if all(t == kh for t in rows) and all(t == kw for t in cols):
         return None
     # Counted in fp32 (exact for any kernel) and cast once to the activation dtype.
@@ -94,11 +100,13 @@ def border_scaling(
     conv: nn.Conv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
 ) -> BorderScaling | None:
     """The paper's ratio r for a ``height`` x ``width`` input and its border strips; None where r is all 1."""
-    maps = ratio_maps(conv, height, width, device, dtype)
+    rows, cols = _layer_taps(conv, height, width)
+    kernel = pair(conv.kernel_size)
+    maps = _maps(rows, cols, kernel, device, dtype)
     if maps is None:
         return None
     ratio, share = maps
-    strips = border_strips(*_layer_taps(conv, height, width), pair(conv.kernel_size))
+    strips = border_strips(rows, cols, kernel)
     return BorderScaling(
         ratio=ratio,
         share=share,

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from padlib.configcheck import RUNTIME_KEYS, flatten
-from padlib.engine.amp import PRECISION_DTYPES
+from padlib.engine.amp import AMP_MODES, PRECISION_DTYPES
+from padlib.engine.amp import amp_precision as resolve_amp
 from padlib.errors import PadlibError
 from padlib.rundir import RunDir, find_runs
 
@@ -34,7 +35,6 @@ IGNORED_SETTINGS = frozenset({*RUNTIME_KEYS, "seed", "padding.mode", "model.name
 # trainer.amp is compared as the precision it resolved to ("auto" is bf16 on CUDA, fp32 on CPU)
 PRECISION_SETTING, AMP_SETTING, WORLD_SIZE_SETTING = "precision", "trainer.amp", "world_size"
 PRECISIONS = tuple(PRECISION_DTYPES)
-_AMP_PRECISION = {"none": "fp32", "bf16": "bf16", "fp16": "fp16"}
 _LABEL_OPEN = " ["  # between the arch and its settings in a group label
 
 
@@ -139,11 +139,9 @@ def label_arch(label: str) -> str:
 def amp_precision(amp: Any, device: str | None, where: str) -> str | None:
     """The precision trainer.amp=``amp`` trains at on ``device`` (run.json's ``device``, e.g. ``cuda: NVIDIA
     H100``); None when ``amp`` is auto and the device unknown."""
-    if amp == "auto":
-        return None if device is None else ("bf16" if str(device).startswith("cuda") else "fp32")
-    if amp in _AMP_PRECISION:
-        return _AMP_PRECISION[amp]
-    raise PadlibError(f"{where}: trainer.amp={amp!r} is unknown; expected auto, none, bf16 or fp16")
+    if amp not in AMP_MODES:
+        raise PadlibError(f"{where}: trainer.amp={amp!r} is unknown; expected {', '.join(AMP_MODES)}")
+    return resolve_amp(amp, None if device is None else str(device).split(":")[0])
 
 
 def run_precision(info: dict[str, Any], where: str) -> str:
