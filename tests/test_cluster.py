@@ -6,18 +6,11 @@ import sys
 
 import pytest
 
-from padlib.data import make_synthetic_imagefolder
 from padlib.rundir import RunDir, find_runs
 from tests.train_helpers import run, start, train_cmd, wait_for
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    # 3 classes x 15 val images = 45: not a multiple of the world size
-    return make_synthetic_imagefolder(tmp_path_factory.mktemp("synthetic"), num_classes=3, train_per_class=48,
-                                      val_per_class=15, size=40)
 
 
 def test_torchrun_two_processes_one_writer_every_val_image_once(tmp_path, data_root):

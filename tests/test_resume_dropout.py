@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from padlib.checkpoint import load_checkpoint
-from padlib.data import make_synthetic_imagefolder
 from padlib.rundir import RunDir
-from tests.train_helpers import metrics_without_timing, run, start, train_cmd, wait_for
+from tests.train_helpers import interrupt, metrics_without_timing, run, start, train_cmd, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -20,11 +19,6 @@ VGG = ("model=vgg16_bn", "padding=partial", "data.workers=2", "trainer.epochs=2"
 DDP = ("model=timm", "model.name=test_resnet", "+model.kwargs.drop_rate=0.5", "padding=partial",
        "trainer.epochs=2", "trainer.batch_size=16")
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_synthetic_imagefolder(tmp_path_factory.mktemp("synthetic"), num_classes=3, train_per_class=48,
-                                      val_per_class=15, size=40)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +33,7 @@ def test_vgg_killed_at_an_epoch_boundary_resumes_exactly(vgg_reference, data_roo
     # SIGKILL in epoch 2: the resume starts from epoch 1's checkpoint, with fresh loader workers
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, *VGG)
-    proc = start(cmd, tmp_path / "log1")
-    wait_for(lambda: "epoch 2/2 [2/" in (tmp_path / "log1").read_text() or proc.poll() is not None,
-             timeout=300, what="epoch 2 to start")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    interrupt(cmd, tmp_path / "log1", "epoch 2/2 [2/", timeout=300)
     assert load_checkpoint(RunDir(run_dir).last_checkpoint)["epoch"] == 1
     res = run(cmd, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -53,10 +43,7 @@ def test_vgg_killed_at_an_epoch_boundary_resumes_exactly(vgg_reference, data_roo
 def test_vgg_preempted_mid_epoch_resumes_exactly(vgg_reference, data_root, tmp_path):
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, *VGG)
-    proc = start(cmd, tmp_path / "log1")
-    wait_for(lambda: "epoch 2/2 [3/" in (tmp_path / "log1").read_text(), timeout=300, what="epoch 2, step 3")
-    proc.send_signal(signal.SIGUSR1)
-    assert proc.wait(timeout=120) == 128 + signal.SIGUSR1
+    assert interrupt(cmd, tmp_path / "log1", "epoch 2/2 [3/", signal.SIGUSR1, timeout=300) == 128 + signal.SIGUSR1
     assert load_checkpoint(RunDir(run_dir).last_checkpoint)["batch"] >= 3
     res = run(cmd, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -9,18 +9,11 @@ import pytest
 import torch
 
 from padlib.checkpoint import load_checkpoint
-from padlib.data import make_synthetic_imagefolder
 from padlib.rundir import RunDir
-from tests.train_helpers import metrics_without_timing, run, start, train_cmd, wait_for
+from tests.train_helpers import interrupt, metrics_without_timing, run, train_cmd
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    # the same tree train.py generates from train_cmd's data.synthetic settings (then reused)
-    return make_synthetic_imagefolder(tmp_path_factory.mktemp("synthetic"), num_classes=3, train_per_class=48,
-                                      val_per_class=15, size=40)
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +72,8 @@ def test_completed_run_started_again_says_so(reference, data_root):
 def test_sigkill_mid_run_then_resume_matches_uninterrupted(reference, data_root, tmp_path):
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=partial")
-    proc = start(cmd, tmp_path / "log1")
     # kill during epoch 2: after epoch 1's metrics, once a step of epoch 2 is logged
-    wait_for(lambda: "epoch 2/3 [2/" in (tmp_path / "log1").read_text() or proc.poll() is not None,
-             what="epoch 2 to start")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    interrupt(cmd, tmp_path / "log1", "epoch 2/3 [2/")
     assert RunDir(run_dir).read_info()["status"] == "running"
     assert load_checkpoint(RunDir(run_dir).last_checkpoint)["epoch"] == 1  # the last good one, intact
     res = run(cmd)
@@ -98,10 +87,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(reference, data_root,
 def test_preemption_signal_saves_mid_epoch_and_resume_matches(reference, data_root, tmp_path, sig):
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=partial")
-    proc = start(cmd, tmp_path / "log1")
-    wait_for(lambda: "epoch 2/3 [3/" in (tmp_path / "log1").read_text(), what="epoch 2, step 3")
-    proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 128 + sig
+    assert interrupt(cmd, tmp_path / "log1", "epoch 2/3 [3/", sig) == 128 + sig
     last = load_checkpoint(RunDir(run_dir).last_checkpoint)
     assert last["epoch"] == 1 and last["batch"] >= 3, "expected a mid-epoch checkpoint"
     res = run(cmd)
@@ -211,11 +197,7 @@ def test_bad_trainer_values_get_one_clear_line(tmp_path, data_root):
 def test_truncated_last_checkpoint_resumes_from_the_newest_readable_one(reference, data_root, tmp_path):
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=partial")
-    proc = start(cmd, tmp_path / "log1")
-    wait_for(lambda: "epoch 3/3 [2/" in (tmp_path / "log1").read_text() or proc.poll() is not None,
-             what="epoch 3 to start")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    interrupt(cmd, tmp_path / "log1", "epoch 3/3 [2/")
     rd = RunDir(run_dir)
     assert [p.name for p in rd.epoch_checkpoints()] == ["epoch_001.pt", "epoch_002.pt"]
     # a full disk or a failing file system: last.pt and the newest epoch checkpoint cut short

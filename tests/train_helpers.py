@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,14 @@ def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
 def start(cmd: list[str], log: Path) -> subprocess.Popen:
     """Start in the background, output to ``log``."""
     return subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def interrupt(cmd: list[str], log: Path, marker: str, sig: int = signal.SIGKILL, timeout: float = 120) -> int:
+    """Start ``cmd``, send it ``sig`` once ``marker`` is in its log (or it ended), and return its exit status."""
+    proc = start(cmd, log)
+    wait_for(lambda: marker in log.read_text() or proc.poll() is not None, timeout=timeout, what=repr(marker))
+    proc.send_signal(sig)
+    return proc.wait(timeout=120)
 
 
 def wait_for(predicate, timeout: float = 120, what: str = "condition") -> None:
