@@ -8,13 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_fixtures import curve, make_run, welch_power_by_simulation
+
+import evaluate
+from tests.report_fixtures import curve, make_run, welch_power_by_simulation
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import evaluate  # noqa: E402
-
 PAPER = REPO / "results" / "paper"
 
 
@@ -135,7 +133,7 @@ def test_tables_name_runs_with_other_settings(sweep, tmp_path, capsys):
 def test_cross_evaluates_at_the_runs_precision(tmp_path, capsys):
     """Issue 9 C: by default each run is evaluated at its training precision; an fp16 run on a CPU falls
     back to fp32 with one warning line naming it, and cross.md says at what precision it ran."""
-    from report_fixtures import TINY_ARCH, make_model_run
+    from tests.report_fixtures import TINY_ARCH, make_model_run
 
     root, data, out = tmp_path / "s", tmp_path / "d", tmp_path / "o"
     make_model_run(root, data, "zero", 0, info={"precision": "fp16"})

@@ -27,12 +27,11 @@ PART_COLUMNS = {
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    """The script as a module (it imports scripts/bench_padding.py as its neighbour)."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
+    """The script as a module (it imports scripts/bench_padding.py as its neighbour, so scripts/ is on the
+    import path while this module's tests run, as it is when the script runs)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(REPO / "scripts")
         yield importlib.import_module("gpu_check")
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:

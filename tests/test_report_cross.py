@@ -8,15 +8,6 @@ import statistics
 import numpy as np
 import pytest
 import torch
-from report_fixtures import (
-    TINY_ARCH,
-    TRAINED_SIZES,
-    make_model_run,
-    make_trained_run,
-    paired_power_by_hand,
-    split_tensors,
-    synthetic_data_cfg,
-)
 from scipy import stats as sps
 
 from padlib.checkpoint import load_checkpoint, load_weights, save_checkpoint
@@ -34,6 +25,15 @@ from padlib.report.cross import (
 from padlib.report.evaluation import EvalOptions, eval_precision, weights_of_run
 from padlib.report.power import mde_welch
 from padlib.report.tables import RunValue, best_table
+from tests.report_fixtures import (
+    TINY_ARCH,
+    TRAINED_SIZES,
+    make_model_run,
+    make_trained_run,
+    paired_power_by_hand,
+    split_tensors,
+    synthetic_data_cfg,
+)
 
 OPTS = EvalOptions(paddings=["zero", "partial"], workers=0, batch_size=8, device="cpu")
 

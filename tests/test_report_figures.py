@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from report_fixtures import TINY_ARCH, curve, make_model_run, make_predictions, make_run
 from torch import nn
 
 from padlib.errors import PadlibError
@@ -15,6 +14,7 @@ from padlib.report.collect import load_sweep
 from padlib.report.figure_report import FigureOptions, make_figures
 from padlib.report.figures import bar_figure, convergence_figure, curve_band
 from padlib.report.tables import best_table
+from tests.report_fixtures import TINY_ARCH, curve, make_model_run, make_predictions, make_run
 
 TARGETS = np.repeat(np.arange(4), 4)  # the synthetic val set: 4 classes x 4 images, in class order
 

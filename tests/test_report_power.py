@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from report_fixtures import paired_power_by_hand, welch_power_by_simulation
 from scipy import optimize
 from scipy import stats as sps
 
 from padlib.report.power import mde_paired, mde_welch, power_paired, power_welch, seeds_needed
+from tests.report_fixtures import paired_power_by_hand, welch_power_by_simulation
 
 Z = sps.norm.ppf(0.975) + sps.norm.ppf(0.8)  # 1.95996 + 0.84162
 TOL = 0.015  # 20000 simulated tests: the simulated power's own standard error is 0.003

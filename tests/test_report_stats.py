@@ -4,10 +4,10 @@ import math
 import statistics
 
 import pytest
-from report_fixtures import welch_by_hand
 from scipy import stats as sps
 
 from padlib.report.stats import describe, is_missing
+from tests.report_fixtures import welch_by_hand
 
 
 def test_mean_and_sample_std():

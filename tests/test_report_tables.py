@@ -4,11 +4,11 @@ import csv
 import statistics
 
 import pytest
-from report_fixtures import curve, make_run, welch_by_hand, welch_power_by_simulation
 
 from padlib.errors import PadlibError
 from padlib.report.collect import load_sweep
 from padlib.report.tables import best_table, last5_table, write_tables
+from tests.report_fixtures import curve, make_run, welch_by_hand, welch_power_by_simulation
 
 ZERO = [80.0, 81.0, 82.5]
 PARTIAL = [82.0, 83.0, 83.5]
