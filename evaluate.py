@@ -2,6 +2,8 @@
 """Reports of a padding sweep: the paper's Tables 1-4 and Figures 1, 3 and 4, plus audits of printed tables.
 
     python evaluate.py tables  SWEEP_DIR [--out DIR] [--include-incomplete]   # Tables 2 and 3
+    python evaluate.py tables  SWEEP_DIR --from-checkpoints [--data-root PATH] # ... from re-evaluated checkpoints
+    python evaluate.py resolution SWEEP_DIR --sizes 160,224,288                # top-1 against test size
     python evaluate.py cross   SWEEP_DIR [--data-root PATH] [--paddings ...]  # Table 4
     python evaluate.py eval    CHECKPOINT --data-root PATH [--arch NAME]      # Table 4 for one weight file
     python evaluate.py figures SWEEP_DIR [--pairs zero:partial] [--layers ...]
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,8 +36,10 @@ def default_out(args: argparse.Namespace, source: Path) -> Path:
 
 
 def warn(messages: list[str]) -> None:
-    """Print warnings, one line each, on stderr."""
-    for m in messages:
+    """Print warnings, one line each, on stderr (under torchrun: rank 0 only)."""
+    from padlib.engine.distributed import env_rank
+
+    for m in messages if env_rank() == 0 else []:
         print(f"warning: {m}", file=sys.stderr)
 
 
@@ -60,11 +65,67 @@ def _load_sweep(args: argparse.Namespace, need_metrics: bool = True):
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    """Tables 2 and 3."""
+    """Tables 2 and 3, from the logged accuracies or (--from-checkpoints) from re-evaluated checkpoints."""
+    if getattr(args, "from_checkpoints", False):
+        return _tables_from_checkpoints(args)
+    if args.command == "tables":
+        given = [name for name, value in (("--data", args.data), ("--data-root", args.data_root),
+                                          ("--limit", args.limit), ("--recompute", args.recompute)) if value]
+        if given:
+            raise PadlibError(f"{', '.join(given)}: for re-evaluated checkpoints only; add --from-checkpoints")
     from padlib.report.tables import write_tables
 
     sweep = _load_sweep(args)
     wrote(write_tables(sweep, default_out(args, Path(args.sweep)), args.paper_dir))
+    return 0
+
+
+def _checkpoint_options(args: argparse.Namespace):
+    """The checked options of re-evaluating checkpoints."""
+    from padlib.report.checkpoint_eval import CheckpointEvalOptions
+
+    for option, value, low in (("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0),
+                               ("--limit", args.limit, 1)):
+        if value is not None and value < low:
+            raise PadlibError(f"{option} {value}: must be at least {low}")
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise PadlibError(f"--tolerance {args.tolerance}: must be a number >= 0 (top-1 points)")
+    return CheckpointEvalOptions(data_root=args.data_root, batch_size=args.batch_size, workers=args.workers,
+                                 device=args.device, amp=args.amp, limit=args.limit, data=args.data,
+                                 recompute=args.recompute, tolerance=args.tolerance)
+
+
+def _report_evaluation(results) -> bool:
+    """Print how the re-evaluation went; True on the process that writes the reports (rank 0)."""
+    if results.is_main:
+        warn(results.warnings)
+        print(results.summary())
+    return results.is_main
+
+
+def _tables_from_checkpoints(args: argparse.Namespace) -> int:
+    from padlib.report.checkpoint_tables import checkpoint_tables, write_checkpoint_tables
+
+    opts = _checkpoint_options(args)
+    sweep = _load_sweep(args, need_metrics=False)
+    tables = checkpoint_tables(sweep, opts)
+    if _report_evaluation(tables.results):
+        warn([w for w in tables.warnings if w not in tables.results.warnings])
+        wrote(write_checkpoint_tables(sweep, tables, default_out(args, Path(args.sweep)), args.paper_dir))
+    return 0
+
+
+def cmd_resolution(args: argparse.Namespace) -> int:
+    """Top-1 of each run's best checkpoint against the test image size."""
+    from padlib.report.resolution import parse_ratio, parse_sizes, resolution_report, write_resolution
+
+    sizes, ratio = parse_sizes(args.sizes), parse_ratio(args.resize_ratio)
+    opts = _checkpoint_options(args)
+    sweep = _load_sweep(args, need_metrics=False)
+    report = resolution_report(sweep, opts, sizes, ratio)
+    if _report_evaluation(report.results):
+        warn([w for w in report.warnings if w not in report.results.warnings])
+        wrote(write_resolution(report, default_out(args, Path(args.sweep))))
     return 0
 
 
@@ -230,21 +291,39 @@ def _add_sweep_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("--dataset", help="report only the runs of this dataset (needed when a sweep mixes several)")
 
 
-def _add_eval_args(p: argparse.ArgumentParser) -> None:
+def _add_eval_args(p: argparse.ArgumentParser, checkpoints: bool = False) -> None:
+    """Where and how to evaluate weights; ``checkpoints``: for re-evaluating a sweep's checkpoints (fp32 by
+    default, another val set, cache, integrity tolerance) instead of cross-testing."""
     from padlib.report.evaluation import AMP_CHOICES, RUN_PRECISION
 
-    p.add_argument("--paddings", type=_paddings, default=None,
-                   help="test paddings, comma-separated (default: zero,partial,reflect,replicate "
-                        "plus any training padding of the sweep)")
+    if not checkpoints:
+        p.add_argument("--paddings", type=_paddings, default=None,
+                       help="test paddings, comma-separated (default: zero,partial,reflect,replicate "
+                            "plus any training padding of the sweep)")
     p.add_argument("--data-root", help="root of the val data, replacing the one in each run's config")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N val images")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only a class-balanced subset of N val images")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="data loader workers")
-    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--amp", default=RUN_PRECISION, choices=AMP_CHOICES,
-                   help="precision of evaluation: run (default: each run's training precision, so testing "
-                        "with the training padding reproduces its logged val top-1; fp32 where the device "
-                        "cannot run it), or for all weights auto (bf16 on CUDA), none (fp32), bf16, fp16")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...; "
+                   "under torchrun each process takes its own GPU and shard of the val set")
+    if not checkpoints:
+        p.add_argument("--amp", default=RUN_PRECISION, choices=AMP_CHOICES,
+                       help="precision of evaluation: run (default: each run's training precision, so testing "
+                            "with the training padding reproduces its logged val top-1; fp32 where the device "
+                            "cannot run it), or for all weights auto (bf16 on CUDA), none (fp32), bf16, fp16")
+        return
+    p.add_argument("--amp", default="none", choices=AMP_CHOICES,
+                   help="precision of evaluation: none (default: fp32 for every run), run (each run's training "
+                        "precision: what the integrity check needs for runs trained in bf16/fp16), auto (bf16 on "
+                        "CUDA), bf16, fp16")
+    p.add_argument("--data", help="evaluate on another val set: a dataset name (imagenet, folder, fashion_mnist, "
+                                  "synthetic) or the root of an ImageFolder tree (val/<class>/ images, and train/ "
+                                  "with the same class folders, which may be empty)")
+    p.add_argument("--recompute", action="store_true",
+                   help="evaluate again instead of using the results cached in each run's eval_cache/")
+    p.add_argument("--tolerance", type=float, default=0.1,
+                   help="integrity check off CPU: how far (top-1 points) a re-evaluated checkpoint may be from its "
+                        "logged val top-1 (default 0.1; on CPU they must be equal)")
 
 
 def _add_figure_args(p: argparse.ArgumentParser) -> None:
@@ -274,7 +353,25 @@ def build_parser() -> argparse.ArgumentParser:
                                    "padding: per-run values, mean, sample std, diff vs zero padding with "
                                    "95%% Welch CI and p-value, beside the paper's numbers.")
     _add_sweep_args(p)
+    p.add_argument("--from-checkpoints", action="store_true",
+                   help="re-evaluate each run's best.pt and its last five epoch_NNN.pt instead of reading the logged "
+                        "accuracies (writes best_from_checkpoints.csv, last5_from_checkpoints.csv, "
+                        "tables_from_checkpoints.md/.tex and checkpoint_integrity.csv); results are cached per run")
+    _add_eval_args(p, checkpoints=True)
     p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("resolution", help="top-1 of each best checkpoint at other test image sizes",
+                       description="Each run's best checkpoint evaluated at several test sizes (centre crop of the "
+                                   "resized image); a table and a figure of top-1 against test size per padding, "
+                                   "with 95%% Welch CIs of the difference to zero padding at each size.")
+    _add_sweep_args(p)
+    p.add_argument("--sizes", required=True, help="test crop sizes in pixels, comma-separated (e.g. 160,224,288)")
+    p.add_argument("--resize-ratio", default="run",
+                   help="resize the short side to size x R before the centre crop: run (default: each run's own "
+                        "data.resize_size / data.image_size, the paper's 256/224 for ImageNet configs), paper "
+                        "(256/224) or a number >= 1")
+    _add_eval_args(p, checkpoints=True)
+    p.set_defaults(func=cmd_resolution)
 
     p = sub.add_parser("cross", help="Table 4: evaluate each run's best checkpoint under every padding",
                        description="Cross-testing (Table 4): each completed run's best weights evaluated with "
@@ -360,6 +457,10 @@ def _add_single_args(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a PadlibError becomes ``error: <msg>`` on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
+    from padlib.engine.distributed import env_rank
+
+    if env_rank() != 0:  # under torchrun only rank 0 reports; the others evaluate their shards quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
     try:
         return args.func(args)
     except (PadlibError, OSError) as e:  # OSError: unreadable/unwritable paths, still one line

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,13 @@ from padlib.engine.device import resolve_device
 from padlib.errors import PadlibError
 from padlib.report.collect import PRECISIONS, Sweep, amp_precision, group_order
 from padlib.report.evaluation import (
-    RUN_PRECISION,
     EvalOptions,
     ValSets,
     Weights,
     data_config,
     eval_precision,
     load_model,
+    precision_note,
     test_paddings,
     weights_of_run,
 )
@@ -85,25 +84,10 @@ def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
         result.warnings.append("evaluated in fp32, not at the training precision (fp16 autocast needs CUDA; "
                                f"this is {device}): "
                                + ", ".join(f"{w.name} ({w.precision})" for w in fell_back))
-    result.notes.append(precision_note(used, fell_back, opts.amp))
+    result.notes.append(precision_note(used, fell_back, opts.amp, "cross-testing"))
     if opts.limit:
         result.notes.append(f"evaluated on a class-balanced subset of {opts.limit} val images (--limit)")
     return result
-
-
-def precision_note(used: dict[str, str], fell_back: list[Weights], amp: str) -> str:
-    """The table note saying at what precision the cells were measured, and where that is not the
-    training precision (those cells with the training padding may then differ from Table 2)."""
-    counts = Counter(used.values())
-    what = ", ".join(f"{p} for {n} of {len(used)} weights" if len(counts) > 1 else f"{p} for all {n} weights"
-                     for p, n in sorted(counts.items(), key=lambda pn: PRECISIONS.index(pn[0])))
-    how = "each run's training precision" if amp == RUN_PRECISION else f"--amp {amp}"
-    note = f"precision of cross-testing: {what} ({how}; bf16/fp16: autocast, fp32: none)"
-    if fell_back:
-        note += (f"; in fp32 instead of the training precision (not available on the evaluation device): "
-                 f"{', '.join(w.name for w in fell_back)}, whose cells tested with their training padding may "
-                 "differ slightly from their logged val top-1")
-    return note
 
 
 def same_padding_reference(key: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -4,6 +4,7 @@ the per-image/activation analyses (same weights, model rebuilt in the requested 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,25 @@ def eval_precision(weights: Weights, amp: str, device: torch.device) -> tuple[st
     return precision_name(amp_dtype(amp, device)), False
 
 
+def precision_note(used: dict[str, str], fell_back: list[Weights], amp: str, what: str) -> str:
+    """The table note saying at what precision ``what`` (cross-testing, ...) measured the cells of ``used``
+    (weights name -> precision), and where that is not the training precision (``fell_back``: cells with the
+    training padding may then differ from Table 2)."""
+    from padlib.engine.amp import PRECISION_DTYPES
+
+    order = list(PRECISION_DTYPES)
+    counts = Counter(used.values())
+    cells = ", ".join(f"{p} for {n} of {len(used)} weights" if len(counts) > 1 else f"{p} for all {n} weights"
+                      for p, n in sorted(counts.items(), key=lambda pn: order.index(pn[0])))
+    how = "each run's training precision" if amp == RUN_PRECISION else f"--amp {amp}"
+    note = f"precision of {what}: {cells} ({how}; bf16/fp16: autocast, fp32: none)"
+    if fell_back:
+        note += (f"; in fp32 instead of the training precision (not available on the evaluation device): "
+                 f"{', '.join(w.name for w in fell_back)}, whose cells tested with their training padding may "
+                 "differ slightly from their logged val top-1")
+    return note
+
+
 def data_config(cfg: Mapping[str, Any], root: str | None, limit: int | None) -> dict[str, Any]:
     """A run's data config with the val root and subset overridden as asked."""
     out = dict(cfg)
@@ -98,6 +118,8 @@ class ValSets:
 
     batch_size: int
     workers: int
+    dist: Any = None  # engine.distributed.DistInfo: each rank loads its own shard (None: all of it)
+    pin_memory: bool = False
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def get(self, cfg: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -108,7 +130,8 @@ class ValSets:
         key = json.dumps(cfg, sort_keys=True, default=str)
         if key not in self._cache:
             bundle = build_data(cfg)
-            self._cache[key] = (bundle, make_val_loader(bundle.val, self.batch_size, self.workers))
+            self._cache[key] = (bundle, make_val_loader(bundle.val, self.batch_size, self.workers, self.dist,
+                                                        self.pin_memory))
         return self._cache[key]
 
 

@@ -4,7 +4,7 @@ detectable effect, beside the paper's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,22 +51,44 @@ class LastK:
         return tuple(e for e in self.window if e not in self.used)
 
 
-def final_epoch(run: Run) -> int:
+def final_epoch(run: Run, present: Iterable[int] | None = None) -> int:
     """The epoch a run's last-k window ends at: the planned last epoch of a completed run (so a lost
-    last line shows up as missing), the last epoch present for an unfinished one."""
-    last_present = max(int(r["epoch"]) for r in run.metrics)
+    last line shows up as missing), the last epoch ``present`` (default: with a metrics row) for an
+    unfinished one."""
+    last_present = max((int(e) for e in present) if present is not None else
+                       (int(r["epoch"]) for r in run.metrics), default=0)
     planned = run.info.get("epochs")
     return int(planned) if run.status == "completed" and isinstance(planned, int) and planned > 0 else last_present
 
 
-def last_k_top1(run: Run, k: int = LAST_K) -> LastK:
-    """The mean val top-1 of epochs E-k+1 .. E (E: ``final_epoch``), counted by epoch number, not by row."""
-    final = final_epoch(run)
+def last_k_of(by_epoch: Mapping[int, float], final: int, k: int = LAST_K) -> LastK:
+    """The mean of ``by_epoch``'s values over epochs final-k+1 .. final, counted by epoch number."""
     window = tuple(range(max(1, final - k + 1), final + 1))
-    by_epoch = {int(r["epoch"]): float(r["val_top1"]) for r in run.metrics}
     used = tuple(e for e in window if e in by_epoch)
     value = sum(by_epoch[e] for e in used) / len(used) if used else float("nan")
     return LastK(value, window, used, final)
+
+
+def last_k_top1(run: Run, k: int = LAST_K) -> LastK:
+    """The mean logged val top-1 of epochs E-k+1 .. E (E: ``final_epoch``), by epoch number, not by row."""
+    return last_k_of({int(r["epoch"]): float(r["val_top1"]) for r in run.metrics}, final_epoch(run), k)
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where Tables 2 and 3 take each run's numbers from: the accuracies logged during training (the
+    default), or its checkpoints re-evaluated (``checkpoint_tables``)."""
+
+    best: Callable[[Run], float | None] = best_top1  # None: the run is left out of Table 2
+    last: Callable[[Run, int], LastK] = last_k_top1
+    notes: tuple[str, ...] = ()  # said first under both tables
+    missing: str = "no readable metrics"  # what an epoch of the last-k window lacks, in the notes
+    title: str = ""  # appended to both titles
+    stem: str = "tables"  # tables.md/.tex
+    csv_names: tuple[str, str] = ("best.csv", "last5.csv")
+
+
+LOGGED = TableSource()
 
 
 def summarize_groups(values: dict[Key, list[RunValue]], key_names: Sequence[str],
@@ -172,35 +194,35 @@ def paper_caveat(sweep: Sweep) -> str:
     return "" if sweep.dataset == "imagenet" else f"; this sweep is {sweep.dataset}, so compare trends, not values"
 
 
-def best_table(sweep: Sweep, paper_dir: Path | None = None) -> Table:
+def best_table(sweep: Sweep, paper_dir: Path | None = None, source: TableSource = LOGGED) -> Table:
     """Table 2: the best epoch's val top-1 of each run, summarised per (arch, padding)."""
-    rows = summarize_groups(_group_values(sweep, best_top1), ("arch", "padding"), zero_reference)
+    rows = summarize_groups(_group_values(sweep, source.best), ("arch", "padding"), zero_reference)
     add_paper_columns(rows, paper_summary(paper_dir, BEST_CSV), ("arch", "padding"))
-    title = f"Best val top-1 (%) over epochs, {sweep.dataset} (paper Table 2)"
-    return summary_table(title, rows, ("arch", "padding"), notes=_common_notes(sweep, rows))
+    title = f"Best val top-1 (%) over epochs, {sweep.dataset} (paper Table 2){source.title}"
+    return summary_table(title, rows, ("arch", "padding"), notes=[*source.notes, *_common_notes(sweep, rows)])
 
 
-def last5_table(sweep: Sweep, paper_dir: Path | None = None, k: int = LAST_K) -> Table:
+def last5_table(sweep: Sweep, paper_dir: Path | None = None, k: int = LAST_K, source: TableSource = LOGGED) -> Table:
     """Table 3: each run's mean val top-1 over its last ``k`` epochs, summarised per (arch, padding)."""
-    last = {r.name: last_k_top1(r, k) for r in sweep.runs}
+    last = {r.name: source.last(r, k) for r in sweep.runs}
     values = _group_values(sweep, lambda r: last[r.name].value if last[r.name].used else None)
     rows = summarize_groups(values, ("arch", "padding"), zero_reference)
     for row in rows:
         row["epochs_averaged"] = min(len(last[v.run_id].used) for v in values[(row["arch"], row["padding"])])
     add_paper_columns(rows, paper_summary(paper_dir, LAST5_CSV), ("arch", "padding"))
-    notes = [*last_k_notes(last, k), *_common_notes(sweep, rows)]
-    title = f"Mean val top-1 (%) of the last {k} epochs, {sweep.dataset} (paper Table 3)"
+    notes = [*source.notes, *last_k_notes(last, k, source.missing), *_common_notes(sweep, rows)]
+    title = f"Mean val top-1 (%) of the last {k} epochs, {sweep.dataset} (paper Table 3){source.title}"
     return summary_table(title, rows, ("arch", "padding"), extra=[Column("epochs_averaged", "int", "epochs")],
                          notes=notes)
 
 
-def last_k_notes(last: dict[str, LastK], k: int = LAST_K) -> list[str]:
-    """Name the runs whose last-``k`` mean is not over ``k`` epochs: too short, or epochs missing."""
+def last_k_notes(last: dict[str, LastK], k: int = LAST_K, missing: str = LOGGED.missing) -> list[str]:
+    """Name the runs whose last-``k`` mean is not over ``k`` epochs: too short, or epochs ``missing`` a number."""
     notes = []
     short = [f"{name} ({len(lk.used)})" for name, lk in last.items() if len(lk.window) < k and not lk.missing]
     if short:
         notes.append(f"fewer than {k} epochs, averaged over all they have: {', '.join(short)}")
-    gaps = [f"{name} (epochs {lk.window[0]}-{lk.final}: no readable metrics for epoch(s) "
+    gaps = [f"{name} (epochs {lk.window[0]}-{lk.final}: {missing} for epoch(s) "
             f"{', '.join(map(str, lk.missing))}; "
             + (f"averaged the {len(lk.used)} present)" if lk.used else "left out of this table)")
             for name, lk in last.items() if lk.missing]
@@ -209,14 +231,16 @@ def last_k_notes(last: dict[str, LastK], k: int = LAST_K) -> list[str]:
     return notes
 
 
-def write_tables(sweep: Sweep, out_dir: Path, paper_dir: Path | None = None) -> list[Path]:
-    """Write best.csv, last5.csv, tables.md and tables.tex for ``sweep``."""
-    tables = [best_table(sweep, paper_dir), last5_table(sweep, paper_dir)]
+def write_tables(sweep: Sweep, out_dir: Path, paper_dir: Path | None = None, source: TableSource = LOGGED,
+                 warnings: Sequence[str] = ()) -> list[Path]:
+    """Write best.csv, last5.csv, tables.md and tables.tex for ``sweep`` (other names for another ``source``);
+    ``warnings`` met on the way are listed after the sweep's."""
+    tables = [best_table(sweep, paper_dir, source), last5_table(sweep, paper_dir, source=source)]
     preamble = (f"# Padding sweep {sweep.root}\n\n{len(sweep.runs)} runs, dataset {sweep.dataset}. "
                 "Top-1 accuracy in percent.\n")
-    if sweep.warnings:
-        preamble += "\nWhile reading the sweep:\n\n" + "".join(f"- {w}\n" for w in sweep.warnings)
-    return write_all(tables, out_dir, "tables", ["best.csv", "last5.csv"], preamble)
+    if sweep.warnings or warnings:
+        preamble += "\nWhile reading the sweep:\n\n" + "".join(f"- {w}\n" for w in [*sweep.warnings, *warnings])
+    return write_all(tables, out_dir, source.stem, list(source.csv_names), preamble)
 
 
 # --- evaluate.py plan: how many seeds per padding mode a difference needs ---

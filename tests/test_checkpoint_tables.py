@@ -1,0 +1,203 @@
+"""Tables 2 and 3 from re-evaluated checkpoints, the integrity check, the result cache, the test-size report and
+torchrun sharding, on a tiny sweep trained by train.py (timm's test_resnet, 2 paddings x 2 seeds x 6 epochs)."""
+
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import evaluate
+from padlib.checkpoint import load_checkpoint, save_checkpoint
+from padlib.engine import loop
+from padlib.report.eval_cache import CACHE_DIR
+from padlib.rundir import RunDir
+from tests.report_fixtures import curve, make_run
+from tests.train_helpers import run, train_cmd
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+CPU = ["--device", "cpu", "--workers", "0", "--batch-size", "16"]
+EPOCHS, KEEP = 6, 5
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, data_root):
+    """zero and partial padding, seeds 1 and 2, 6 epochs keeping the last 5 epoch checkpoints: one train.py
+    multirun process."""
+    root = tmp_path_factory.mktemp("ckpt") / "sweep"
+    # lr 0.0005: val top-1 still between 40 and 80% (not saturated), so the tables' cells differ
+    cmd = [c for c in train_cmd(root, data_root, "model=timm", "model.name=test_resnet", f"trainer.keep_last={KEEP}",
+                                "trainer.optim.lr=0.0005", "padding=zero,partial", "seed=1,2")
+           if not c.startswith(("hydra.run.dir=", "trainer.epochs="))]
+    res = run([cmd[0], cmd[1], "-m", f"hydra.sweep.dir={root}", f"trainer.epochs={EPOCHS}", *cmd[2:]])
+    assert res.returncode == 0, res.stderr[-3000:]
+    return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """In-process evaluation on one thread: as fast for these tiny models, and many times faster on a busy
+    2-core machine (as the training subprocesses run)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def one_run(sweep: Path, tmp_path: Path, name: str = "test_resnet/zero/seed1") -> tuple[Path, RunDir]:
+    """A sweep of a copy of one run (files the test may change, a cache of its own)."""
+    root = tmp_path / "one"
+    shutil.copytree(sweep / name, root / name, ignore=shutil.ignore_patterns(CACHE_DIR))
+    return root, RunDir(root / name)
+
+
+def test_from_checkpoints_reproduces_the_logged_tables(sweep, tmp_path, capsys):
+    logged, ckpt = tmp_path / "logged", tmp_path / "ckpt"
+    assert evaluate.main(["tables", str(sweep), "--out", str(logged)]) == 0
+    assert evaluate.main(["tables", str(sweep), "--from-checkpoints", "--out", str(ckpt), *CPU]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" not in captured.err
+    assert "checkpoint evaluation(s) on cpu" in captured.out and "images/s" in captured.out
+    best, last5 = rows(ckpt / "best_from_checkpoints.csv"), rows(ckpt / "last5_from_checkpoints.csv")
+    assert [(r["padding"], r["n_runs"]) for r in best] == [("zero", "2"), ("partial", "2")]
+    assert best == rows(logged / "best.csv")  # every cell: per-run values, mean, std, diff, CI, p, MDE
+    assert last5 == rows(logged / "last5.csv") and {r["epochs_averaged"] for r in last5} == {"5"}
+    md = (ckpt / "tables_from_checkpoints.md").read_text()
+    assert "(paper Table 2), re-evaluated from checkpoints" in md
+    assert "fp32 for all 24 weights (--amp none" in md
+    assert "on each run's own val set (32x32 centre crop after resizing the short side to 36 px)" in md
+    assert "integrity check: 24 of 24 checkpoints re-evaluated on their run's own val set at its own precision " \
+           "reproduce the val top-1 logged in training exactly (on CPU)" in md
+    checked = rows(ckpt / "checkpoint_integrity.csv")
+    assert len(checked) == 4 * (1 + KEEP) and {r["ok"] for r in checked} == {"True"}
+
+
+def test_tampered_and_missing_checkpoints_are_named(sweep, tmp_path, capsys):
+    root, rd = one_run(sweep, tmp_path)
+    path = rd.epoch_checkpoint(4)
+    ckpt = load_checkpoint(path)
+    for key in ("fc.weight", "fc.bias"):  # the classifier turned upside down: argmax becomes argmin
+        ckpt["model"][key] = -ckpt["model"][key]
+    save_checkpoint(ckpt, path)
+    rd.epoch_checkpoint(3).unlink()
+    out = tmp_path / "out"
+    assert evaluate.main(["tables", str(root), "--from-checkpoints", "--out", str(out), *CPU]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: integrity check")]
+    assert len(warnings) == 1, err
+    assert "integrity check: 1 of 5 checkpoint(s) do not reproduce the val top-1 their run logged: " \
+           "test_resnet/zero/seed1 checkpoints/epoch_004.pt (epoch 4): logged " in warnings[0]
+    md = (out / "tables_from_checkpoints.md").read_text()
+    assert "last-5 window incomplete, averaged only the epochs present: test_resnet/zero/seed1 (epochs 2-6: no " \
+           "epoch checkpoint for epoch(s) 3; averaged the 4 present)" in md
+    assert "integrity check: 4 of 5 checkpoints" in md and "1 do not (see the warnings above)" in md
+    assert "warning: integrity check" not in md and "integrity check: 1 of 5 checkpoint(s) do not" in md
+    bad = [r for r in rows(out / "checkpoint_integrity.csv") if r["ok"] == "False"]
+    assert [(r["checkpoint"], r["epoch"]) for r in bad] == [("checkpoints/epoch_004.pt", "4")]
+
+
+def test_cache_serves_a_second_call_and_an_interrupted_call_resumes(sweep, tmp_path, monkeypatch, capsys):
+    root, rd = one_run(sweep, tmp_path)
+    real, calls = loop.evaluate, []
+
+    def counting(*args, stop_after=None, **kwargs):
+        if stop_after is not None and len(calls) == stop_after:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    args = ["tables", str(root), "--from-checkpoints", "--out", str(tmp_path / "out"), *CPU]
+    monkeypatch.setattr(loop, "evaluate", lambda *a, **k: counting(*a, stop_after=2, **k))
+    assert evaluate.main(args) == 130  # interrupted after two evaluations
+    assert len(list((rd.path / CACHE_DIR).glob("*.json"))) in (2, 3)  # 3: best.pt was one of them
+    monkeypatch.setattr(loop, "evaluate", counting)
+    calls.clear()
+    assert evaluate.main(args) == 0
+    # 6 files, but best.pt holds the same bytes as the best epoch's checkpoint when that one is still kept
+    best_epoch = load_checkpoint(rd.best_checkpoint)["epoch"]
+    evaluations = KEEP + (best_epoch <= EPOCHS - KEEP)
+    assert len(calls) == evaluations - 2  # resumed: only what the interrupted call had not done
+    first = (tmp_path / "out" / "best_from_checkpoints.csv").read_text()
+    capsys.readouterr()
+    calls.clear()
+    assert evaluate.main(args) == 0
+    assert calls == [] and "all 6 checkpoint evaluations served from the cache" in capsys.readouterr().out
+    assert (tmp_path / "out" / "best_from_checkpoints.csv").read_text() == first
+    assert evaluate.main([*args, "--recompute"]) == 0 and len(calls) == evaluations
+
+
+def test_resolution_table_and_figure(sweep, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert evaluate.main(["resolution", str(sweep), "--sizes", "24,32", "--out", str(out), *CPU]) == 0
+    assert "warning:" not in capsys.readouterr().err
+    table = rows(out / "resolution.csv")
+    assert [(r["padding"], r["size"], r["n_runs"]) for r in table] == [
+        ("zero", "24", "2"), ("partial", "24", "2"), ("zero", "32", "2"), ("partial", "32", "2")]
+    assert all(r["diff"] and r["diff_ci_low"] and r["diff_ci_high"] for r in table if r["padding"] == "partial")
+    evaluate.main(["tables", str(sweep), "--out", str(tmp_path / "logged")])
+    logged = {r["padding"]: (r["run1"], r["run2"]) for r in rows(tmp_path / "logged" / "best.csv")}
+    assert {r["padding"]: (r["run1"], r["run2"]) for r in table if r["size"] == "32"} == logged
+    md = (out / "resolution.md").read_text()
+    assert "each run's best.pt evaluated on each run's own val set at test size s: the short side resized to each " \
+           "run's own resize rule (data.resize_size / data.image_size), then the centre s x s crop; trained at " \
+           "test_resnet: 32x32" in md
+    assert (out / "resolution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_torchrun_shards_the_val_set_once(sweep, tmp_path):
+    """Two gloo processes on CPU: each scores its shard (45 images: 23 + 22), rank 0 alone reports, and the
+    numbers are those of one process."""
+    root, rd = one_run(sweep, tmp_path)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(REPO / "evaluate.py"), "tables", str(root), "--from-checkpoints", "--out", str(out), *CPU]
+    res = run(cmd)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert res.stdout.count("wrote ") == 5 and "warning:" not in res.stderr
+    assert {r["ok"] for r in rows(out / "checkpoint_integrity.csv")} == {"True"}
+    entries = [json.loads(p.read_text()) for p in (rd.path / CACHE_DIR).glob("*.json")]
+    assert entries and {e["result"]["count"] for e in entries} == {45}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["resolution", "--sizes", "0"], "--sizes 0: 0 is not a size"),
+    (["resolution", "--sizes", "a,32"], "--sizes a,32: 'a' is not a whole number of pixels"),
+    (["resolution", "--sizes", "32", "--resize-ratio", "0.5"], "--resize-ratio 0.5: must be >= 1"),
+    (["tables", "--limit", "10"], "--limit: for re-evaluated checkpoints only; add --from-checkpoints"),
+    (["tables", "--from-checkpoints", "--batch-size", "0"], "--batch-size 0: must be at least 1"),
+    (["tables", "--from-checkpoints", "--tolerance", "-1"], "--tolerance -1.0: must be a number >= 0"),
+    (["tables", "--from-checkpoints", "--data", "NOWHERE"], "is not a directory"),
+])
+def test_bad_input_is_one_line(sweep, tmp_path, capsys, extra, message):
+    extra = [str(tmp_path / "nowhere") if e == "NOWHERE" else e for e in extra]
+    assert evaluate.main([extra[0], str(sweep), "--out", str(tmp_path / "o"), *CPU, *extra[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_sweep_without_checkpoints_is_one_line(tmp_path, capsys):
+    root = tmp_path / "s"
+    make_run(root, "resnet18", "zero", 0, curve(80))
+    assert evaluate.main(["tables", str(root), "--from-checkpoints", "--out", str(tmp_path / "o"), *CPU]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no checkpoint to re-evaluate: resnet18/zero/seed0: no best.pt") and \
+        len(err.strip().splitlines()) == 1
+
+
+def test_help_names_the_new_options(capsys):
+    for command, options in (("tables", ["--from-checkpoints", "--data", "--recompute", "--tolerance"]),
+                             ("resolution", ["--sizes", "--resize-ratio", "--amp"])):
+        with pytest.raises(SystemExit) as exc:
+            evaluate.main([command, "--help"])
+        out = capsys.readouterr().out
+        assert exc.value.code == 0 and all(option in out for option in options)
