@@ -60,8 +60,10 @@ demo: venv data
 		$(DEMO_OUT)/resolution.md $(DEMO_OUT)/border_score.md
 	@echo; echo "figures:"; ls -1 $(DEMO_OUT)/*.png
 
-# Table 1 timing; the default arguments suit a CPU, e.g. BENCH_ARGS="--device cuda --amp bf16 --channels-last"
-BENCH_ARGS ?= --size 64 --batch 8 --steps 21 --threads 1 --clock cpu
+# Table 1 timing, every mode against zero padding in one process (results/bench/timing.md). The default times
+# three CPU settings: Table 1 in miniature (64 px, one thread), the demo's loop (resnet18, 32 px, batch 128) and
+# the paper's models at 224 px (resnet50, batch 32); on a GPU e.g. BENCH_ARGS="--device cuda --amp bf16 --channels-last"
+BENCH_ARGS ?= --setting table1-cpu demo paper-cpu
 bench: venv
 	$(PY) scripts/bench_padding.py $(BENCH_ARGS)
 	$(PY) evaluate.py timing results/bench/padding_$(if $(findstring cuda,$(BENCH_ARGS)),cuda,cpu).csv --out results/bench

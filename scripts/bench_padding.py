@@ -8,6 +8,7 @@ The first step is the median over --first-repeats fresh copies per mode (one sam
 the last copy then runs --steps steady-state steps, whose median is reported.
 
     python scripts/bench_padding.py --archs resnet50 vgg16_bn --size 224 --batch 32 --device cuda
+    python scripts/bench_padding.py --setting demo        # the loop `make demo` runs, on every core
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import copy
 import csv
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,9 +33,11 @@ AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COLUMNS = (
     "arch",
     "mode",
+    "setting",
     "device",
     "size",
     "batch",
+    "classes",
     "amp",
     "channels_last",
     "compile",
@@ -48,10 +52,37 @@ COLUMNS = (
 )
 
 
+# The settings users train at, by name: what each sets (other options keep their own defaults).
+SETTINGS = {
+    # Table 1 in miniature: the paper's models, small enough for one CPU thread
+    "table1-cpu": {
+        "archs": ["resnet50", "vgg16_bn"],
+        "size": 64,
+        "batch": 8,
+        "classes": 1000,
+        "steps": 21,
+        "threads": 1,
+        "clock": "cpu",
+    },
+    # `make demo`: resnet18 on Fashion-MNIST at 32 px, batch 128, 10 classes, every core
+    "demo": {"archs": ["resnet18"], "size": 32, "batch": 128, "classes": 10, "steps": 30},
+    # the paper's models and input size at a batch a CPU can take
+    "paper-cpu": {"archs": ["resnet50"], "size": 224, "batch": 32, "classes": 1000, "steps": 10},
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--setting",
+        nargs="+",
+        choices=SETTINGS,
+        help="named settings (archs, size, batch, classes, steps, ...), benchmarked one after the other into one "
+        "CSV; flags given override them",
+    )
     parser.add_argument("--archs", nargs="+", default=["resnet50", "vgg16_bn"])
+    parser.add_argument("--classes", type=int, default=1000, help="classifier outputs")
     parser.add_argument("--modes", nargs="+", default=list(PADDING_MODES), choices=PADDING_MODES)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
@@ -75,7 +106,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cpu: process CPU time, steadier than wall time on a CPU shared with other jobs",
     )
     parser.add_argument("--out", type=Path, help="CSV path (default results/bench/padding_<device>.csv)")
+    if argv is None:
+        argv = sys.argv[1:]
+    settings = parser.parse_args(argv).setting
+    if settings and len(settings) > 1:
+        parser.error("parse_args takes one --setting; main() runs several one after the other")
+    if settings:
+        parser.set_defaults(**SETTINGS[settings[0]])
     args = parser.parse_args(argv)
+    args.setting = settings[0] if settings else None
     if args.steps < 1 or args.first_repeats < 1:
         parser.error("--steps and --first-repeats must be at least 1")
     if "zero" not in args.modes:
@@ -130,9 +169,13 @@ def bench_arch(arch: str, args: argparse.Namespace) -> tuple[Times, Times]:
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    template = build_model(arch, padding="zero").to(device, memory_format=memory_format).train()
+    template = (
+        build_model(arch, num_classes=args.classes, padding="zero")
+        .to(device, memory_format=memory_format)
+        .train()
+    )
     x = torch.randn(args.batch, 3, args.size, args.size, device=device).to(memory_format=memory_format)
-    y = torch.randint(0, 1000, (args.batch,), device=device)
+    y = torch.randint(0, args.classes, (args.batch,), device=device)
 
     def fresh_step(mode: str) -> Callable[[], None]:
         model = convert_padding(copy.deepcopy(template), mode)
@@ -167,9 +210,11 @@ def summarise(
         {
             "arch": arch,
             "mode": mode,
+            "setting": args.setting or "",
             "device": args.device,
             "size": args.size,
             "batch": args.batch,
+            "classes": args.classes,
             "amp": args.amp,
             "channels_last": args.channels_last,
             "compile": args.compile,
@@ -186,19 +231,35 @@ def summarise(
     ]
 
 
+def split_settings(argv: list[str]) -> list[list[str]]:
+    """One argv per ``--setting`` named in ``argv`` (each keeps every other flag); ``[argv]`` if none."""
+    if "--setting" not in argv:
+        return [argv]
+    i = argv.index("--setting")
+    j = next((k for k in range(i + 1, len(argv)) if argv[k].startswith("--")), len(argv))
+    rest = argv[:i] + argv[j:]
+    return [[*rest, "--setting", name] for name in argv[i + 1 : j]] or [argv]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Benchmark every arch, print the ratios side by side and write the CSV."""
-    args = parse_args(argv)
+    """Benchmark every setting and arch, print the ratios side by side and write one CSV."""
+    argv = sys.argv[1:] if argv is None else argv
+    runs = [parse_args(one) for one in split_settings(argv)]
     torch.backends.cudnn.benchmark = True
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rows = [row for arch in args.archs for row in summarise(arch, *bench_arch(arch, args), args)]
-    print(f"{'arch':<10} {'mode':<10} {'first s':>9} {'median s':>9} {'first/zero':>11} {'median/zero':>12}")
+    all_threads = torch.get_num_threads()
+    rows = []
+    for args in runs:
+        torch.set_num_threads(args.threads or all_threads)
+        rows += [row for arch in args.archs for row in summarise(arch, *bench_arch(arch, args), args)]
+    print(
+        f"{'setting':<11} {'arch':<10} {'mode':<10} {'first s':>9} {'median s':>9} {'first/zero':>11} {'median/zero':>12}"
+    )
     for r in rows:
         print(
-            f"{r['arch']:<10} {r['mode']:<10} {r['first_step_s']:>9.4f} {r['median_step_s']:>9.4f} "
-            f"{r['first_ratio']:>11.3f} {r['median_ratio']:>12.3f}"
+            f"{r['setting'] or '-':<11} {r['arch']:<10} {r['mode']:<10} {r['first_step_s']:>9.4f} "
+            f"{r['median_step_s']:>9.4f} {r['first_ratio']:>11.3f} {r['median_ratio']:>12.3f}"
         )
+    args = runs[0]
     out = args.out or Path("results/bench") / f"padding_{torch.device(args.device).type}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:

@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 
 from padlib.padding import PaddedConv2d, convert_padding
-from padlib.padding.padded_conv import pad_input
+from padlib.padding.index_pad import pad_input
 
 MODES = ["zeros", "reflect", "replicate", "circular"]
 
@@ -119,3 +119,107 @@ def test_unbatched_input_equals_batched(mode, padding, tf_same, size):
     (got_grad,) = torch.autograd.grad(got, x, upstream)
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(got_grad, want_grad)
+
+
+def _f_pad_reference(x, pads, mode):
+    """torch's own F.pad, one axis at a time, replicating an axis too small for reflect/circular."""
+    left, right, top, bottom = pads
+    height, width = x.shape[-2:]
+    if mode == "zeros":
+        return F.pad(x, pads)
+
+    def fits(pad, size):
+        return pad < size if mode == "reflect" else pad <= size if mode == "circular" else True
+
+    x = F.pad(x, (left, right, 0, 0), mode=mode if fits(max(left, right), width) else "replicate")
+    return F.pad(x, (0, 0, top, bottom), mode=mode if fits(max(top, bottom), height) else "replicate")
+
+
+# kernel, stride, padding, dilation, groups, (H, W): large maps pad in one pass (index_pad); maps no
+# larger than the kernel take the folded product (folded_conv), fallbacks to replication included.
+GEOMETRIES = [
+    (3, 1, 1, 1, 1, (6, 7)),
+    (3, 2, (1, 2), 1, 2, (7, 8)),
+    (3, 1, 2, 2, 4, (6, 6)),
+    (7, 2, 3, 1, 1, (9, 10)),
+    (3, 1, 1, 1, 1, (1, 1)),  # tiny: one position, every tap folded onto the one pixel
+    (3, 1, 1, 1, 1, (2, 2)),
+    (3, 2, 1, 1, 1, (2, 2)),
+    (3, 1, 1, 1, 2, (1, 5)),  # only the height is too small to reflect
+    (3, 1, 3, 1, 1, (2, 2)),  # pad beyond the kernel's reach
+    (5, 2, 2, 1, 4, (3, 3)),  # grouped, on the grouped-conv branch of the folded product
+    (4, 1, (1, 2), 1, 1, (2, 3)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel,stride,padding,dilation,groups,size", GEOMETRIES)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "unbatched"])
+def test_matches_f_pad_reference_forward_and_backward(
+    mode, kernel, stride, padding, dilation, groups, size, layout
+):
+    """Issue 12: every mode equals torch's F.pad + conv2d in value and in every gradient (input, weight, bias)."""
+    torch.manual_seed(0)
+    conv = PaddedConv2d(
+        4, 4, kernel, stride, padding, dilation, groups, padding_mode=mode, dtype=torch.float64
+    )
+    nn.init.normal_(conv.bias)
+    x = torch.randn(2, 4, *size, dtype=torch.float64)
+    x = x[0] if layout == "unbatched" else x
+    x = x.to(memory_format=torch.channels_last) if layout == "channels_last" else x
+    x.requires_grad_(True)
+    pads = tuple(nn.Conv2d(4, 4, kernel, stride, padding, dilation)._reversed_padding_repeated_twice)
+    want = F.conv2d(_f_pad_reference(x, pads, mode), conv.weight, conv.bias, stride, 0, dilation, groups)
+    got = conv(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    upstream = torch.randn_like(want)
+    tensors = [x, conv.weight, conv.bias]
+    for g, w in zip(
+        torch.autograd.grad(got, tensors, upstream), torch.autograd.grad(want, tensors, upstream), strict=True
+    ):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (2, 1, 3, 0), (0, 2, 1, 0), (3, 3, 3, 3)])
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (4, 5), (7, 6)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pad_input_is_f_pad_forward_and_backward(mode, pads, size, channels_last):
+    """The one-pass pad (index_pad) equals F.pad exactly, and its gradient is F.pad's."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    x = (x.to(memory_format=torch.channels_last) if channels_last else x).requires_grad_(True)
+    want = _f_pad_reference(x, pads, mode)
+    got = pad_input(x, pads, mode)
+    assert torch.equal(got, want)
+    if size != (1, 1):  # a 1x1 map's strides fit both layouts; torch's own modes disagree on them
+        assert got.is_contiguous(memory_format=torch.channels_last) == channels_last
+    upstream = torch.randn_like(want)
+    torch.testing.assert_close(
+        torch.autograd.grad(got, x, upstream)[0], torch.autograd.grad(want, x, upstream)[0]
+    )
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_input_traced_by_torch_func_matches_eager(mode):
+    """Under torch.func (and torch.compile) pad_input takes plain ops instead of its autograd Function."""
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    pads = (2, 1, 1, 2)
+    got = torch.func.grad(lambda t: pad_input(t, pads, mode).sin().sum())(x)
+    x_grad = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(_f_pad_reference(x_grad, pads, mode).sin().sum(), x_grad)
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_autocast_bf16_on_tiny_and_large_maps(mode):
+    """bf16 autocast: the folded product and the padded conv give nn.Conv2d's output dtype and close values."""
+    torch.manual_seed(0)
+    conv = PaddedConv2d(8, 8, 3, padding=1, padding_mode=mode)
+    for size in ((1, 1), (2, 2), (9, 9)):
+        x = torch.randn(2, 8, *size)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = conv(x)
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), conv(x), rtol=0.05, atol=0.05)

@@ -1,5 +1,8 @@
-"""``nn.Conv2d`` that pads its input with ``F.pad`` (zeros, reflect, replicate, circular), tiny maps included.
+"""``nn.Conv2d`` padded by zeros, reflection, replication or wrapping, tiny maps included.
 
+The layer computes ``conv2d(F.pad(input, mode), weight)``: by padding in one pass (``index_pad``), or
+on maps no larger than the kernel by one product with folded kernels (``folded_conv``), which skips
+the padded taps as zero padding does.
 Reflection needs a pad smaller than the axis and wrapping one no larger than it; where a feature map
 is too small for that (deep layers of a ResNet on 28x28 images are 1x1 or 2x2), that axis is padded by
 replication for that call instead of failing.
@@ -12,30 +15,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from padlib.padding.geometry import Pads, layer_pads
-
-# F.pad's name for each nn.Conv2d padding_mode.
-_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
-
-
-def _fits(mode: str, pad: int, size: int) -> bool:
-    if mode == "reflect":
-        return pad < size
-    if mode == "circular":
-        return pad <= size
-    return True
-
-
-def pad_input(input: Tensor, pads: Pads, mode: str) -> Tensor:
-    """``F.pad`` of ``input`` by ``pads`` in ``padding_mode`` ``mode``, replicating an axis too small for it."""
-    left, right, top, bottom = pads
-    height, width = input.shape[-2:]
-    fit_w = _fits(mode, max(left, right), width)
-    fit_h = _fits(mode, max(top, bottom), height)
-    if fit_w and fit_h:
-        return F.pad(input, pads, mode=_PAD_MODE[mode])
-    input = F.pad(input, (left, right, 0, 0), mode=_PAD_MODE[mode if fit_w else "replicate"])
-    return F.pad(input, (0, 0, top, bottom), mode=_PAD_MODE[mode if fit_h else "replicate"])
+from padlib.padding.folded_conv import FoldCache, is_tiny, tiny_map_forward
+from padlib.padding.geometry import layer_pads
+from padlib.padding.index_pad import pad_input
 
 
 class PaddedConv2d(nn.Conv2d):
@@ -50,11 +32,18 @@ class PaddedConv2d(nn.Conv2d):
         if tf_same and self.padding != (0, 0):
             raise ValueError("PaddedConv2d(tf_same=True) computes its padding; pass padding=0")
         self.tf_same = tf_same
+        self._fold_cache: FoldCache = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The folds are derived data: deepcopy and pickle start without them.
+        return {**self.__dict__, "_fold_cache": {}}
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", tf_same=True" if self.tf_same else "")
 
     def forward(self, input: Tensor) -> Tensor:
-        pads = layer_pads(self, *input.shape[-2:])
-        input = pad_input(input, pads, self.padding_mode)
+        height, width = input.shape[-2:]
+        if is_tiny(self, height, width):
+            return tiny_map_forward(self, input, self.padding_mode, self._fold_cache)
+        input = pad_input(input, layer_pads(self, height, width), self.padding_mode)
         return F.conv2d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)

@@ -6,7 +6,8 @@ from the border, so the layer runs the ordinary conv (bias included) and rescale
 ``out = conv(X) * r + b * (inside - r)``. The taps inside factorise into a row count times a column
 count, both plain functions of integer shapes, so ``r`` never needs a look at tensor data.
 
-Eager autograd rescales only the border strips, in place, with maps cached per input size: that keeps
+On maps no larger than the kernel, r folds into the kernels instead (``folded_conv``): one matrix
+product. Elsewhere eager autograd rescales only the border strips, in place, with maps cached per input size: that keeps
 the layer about as fast as zero padding. ``torch.compile`` (maps built in the graph, no cache) and
 ``torch.func`` transforms get the same formula on the whole map, out of place, with no custom
 autograd Function: one fused elementwise op once compiled.
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from padlib.padding.folded_conv import FoldCache, is_tiny, tiny_map_forward
 from padlib.padding.geometry import layer_pads, pair
 
 
@@ -187,10 +189,11 @@ class PartialConv2d(nn.Conv2d):
             raise ValueError("PartialConv2d(tf_same=True) computes its padding; pass padding=0")
         self.tf_same = tf_same
         self._scaling_cache: dict[tuple[int, int, torch.device, torch.dtype], BorderScaling | None] = {}
+        self._fold_cache: FoldCache = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        # The cache is derived data: deepcopy and pickle start without it.
-        return {**self.__dict__, "_scaling_cache": {}}
+        # The caches are derived data: deepcopy and pickle start without them.
+        return {**self.__dict__, "_scaling_cache": {}, "_fold_cache": {}}
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", tf_same=True" if self.tf_same else "")
@@ -206,6 +209,9 @@ class PartialConv2d(nn.Conv2d):
 
     def forward(self, input: Tensor) -> Tensor:
         height, width = input.shape[-2:]
+        if is_tiny(self, height, width):
+            # Every window covers the map: r folds into the kernels of one matrix product.
+            return tiny_map_forward(self, input, "partial", self._fold_cache)
         if self.tf_same:
             input, padding = F.pad(input, layer_pads(self, height, width)), 0
         else:

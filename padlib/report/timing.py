@@ -12,7 +12,7 @@ from padlib.report.paper import paper_timing, read_rows
 from padlib.report.writers import Column, Table, write_all
 
 SETUP = ("device", "size", "batch", "amp", "channels_last", "compile")
-OPTIONAL_SETUP = ("threads", "clock")  # written by later versions of the benchmark
+OPTIONAL_SETUP = ("setting", "threads", "clock")  # written by later versions of the benchmark
 REQUIRED = ("arch", "mode", *SETUP, "first_step_s", "median_step_s", "first_ratio", "median_ratio")
 
 
@@ -70,7 +70,8 @@ def _setup(r: dict[str, Any]) -> str:
     flags += ["channels_last"] if r["channels_last"] == "True" else []
     flags += ["compile"] if r["compile"] == "True" else []
     flags += [f"{r['threads']} threads"] if r.get("threads") else []
-    return f"{r['device']} {r['size']}px b{r['batch']} {' '.join(flags)}"
+    named = f"{r['setting']}: " if r.get("setting") else ""
+    return f"{named}{r['device']} {r['size']}px b{r['batch']} {' '.join(flags)}"
 
 
 def _pct(value: float | None) -> str:
