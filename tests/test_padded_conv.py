@@ -223,3 +223,24 @@ def test_autocast_bf16_on_tiny_and_large_maps(mode):
             out = conv(x)
         assert out.dtype == torch.bfloat16
         torch.testing.assert_close(out.float(), conv(x), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("size", [(5, 6), (2, 2)])
+def test_forward_mode_and_double_backward(mode, size):
+    """Forward-mode AD and gradients of gradients go through the one-pass pad and the folded product."""
+    import torch.autograd.forward_ad as fwAD
+
+    torch.manual_seed(0)
+    conv = PaddedConv2d(2, 3, 3, padding=1, padding_mode=mode, dtype=torch.float64)
+    x = torch.randn(1, 2, *size, dtype=torch.float64, requires_grad=True)
+    tangent = torch.randn_like(x)
+    with fwAD.dual_level():
+        got = fwAD.unpack_dual(conv(fwAD.make_dual(x, tangent))).tangent
+
+    def reference(t):
+        return F.conv2d(_f_pad_reference(t, (1, 1, 1, 1), mode), conv.weight, conv.bias)
+
+    _, want = torch.func.jvp(reference, (x,), (tangent,))
+    torch.testing.assert_close(got, want)
+    assert torch.autograd.gradgradcheck(lambda t: F.silu(conv(t)), (x,))

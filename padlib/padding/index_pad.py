@@ -97,28 +97,39 @@ def _gather_pad(input: Tensor, sources: tuple[tuple[int, ...], tuple[int, ...]],
     return torch.cat(parts, dim) if len(parts) > 1 else input
 
 
+def _write_pad(input: Tensor, rows: tuple, cols: tuple) -> Tensor:
+    """``input`` padded by the source pixels of ``rows`` and ``cols``, written into one new tensor."""
+    (top, bottom), (left, right) = rows, cols
+    height, width = input.shape[-2:]
+    t, b, lft, rgt = len(top), len(bottom), len(left), len(right)
+    # The zero pad copies the interior in torch's own memory format; the border is then overwritten.
+    out = F.pad(input, (lft, rgt, t, b))
+    if t:
+        out[..., :t, lft : lft + width] = input.index_select(-2, _index(top, input))
+    if b:
+        out[..., t + height :, lft : lft + width] = input.index_select(-2, _index(bottom, input))
+    # Columns last, from the rows already padded: that fills the corners as F.pad does.
+    inner = out[..., lft : lft + width]
+    if lft:
+        out[..., :lft] = inner.index_select(-1, _index(left, input))
+    if rgt:
+        out[..., lft + width :] = inner.index_select(-1, _index(right, input))
+    return out
+
+
 class _IndexPad(torch.autograd.Function):
     """``input`` padded by gathering source pixels: one pass forward, one copy plus strips backward."""
 
     @staticmethod
     def forward(ctx: Any, input: Tensor, rows: tuple, cols: tuple) -> Tensor:
-        (top, bottom), (left, right) = rows, cols
-        height, width = input.shape[-2:]
-        t, b, lft, rgt = len(top), len(bottom), len(left), len(right)
-        # The zero pad copies the interior in torch's own memory format; the border is then overwritten.
-        out = F.pad(input, (lft, rgt, t, b))
-        if t:
-            out[..., :t, lft : lft + width] = input.index_select(-2, _index(top, input))
-        if b:
-            out[..., t + height :, lft : lft + width] = input.index_select(-2, _index(bottom, input))
-        # Columns last, from the rows already padded: that fills the corners as F.pad does.
-        inner = out[..., lft : lft + width]
-        if lft:
-            out[..., :lft] = inner.index_select(-1, _index(left, input))
-        if rgt:
-            out[..., lft + width :] = inner.index_select(-1, _index(right, input))
-        ctx.geometry = (rows, cols, height, width)
-        return out
+        ctx.geometry = (rows, cols, *input.shape[-2:])
+        return _write_pad(input, rows, cols)
+
+    @staticmethod
+    def jvp(ctx: Any, input_tangent: Tensor, _rows: None, _cols: None) -> Tensor:
+        # Padding is linear: the tangent is padded the same way.
+        rows, cols, _, _ = ctx.geometry
+        return _write_pad(input_tangent, rows, cols)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
