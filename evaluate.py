@@ -1,31 +1,38 @@
 #!/usr/bin/env python
-"""Reports of a padding sweep: the paper's Tables 1-4 and Figures 1, 3 and 4, plus audits of printed tables.
+"""Reports of a padding sweep: the paper's Tables 1-4 and Figures 1, 3 and 4, plus checks of printed tables.
 
     python evaluate.py tables  SWEEP_DIR [--out DIR] [--include-incomplete]   # Tables 2 and 3
     python evaluate.py tables  SWEEP_DIR --from-checkpoints [--data-root PATH] # ... from re-evaluated checkpoints
     python evaluate.py resolution SWEEP_DIR --sizes 160,224,288                # top-1 against test size
     python evaluate.py cross   SWEEP_DIR [--data-root PATH] [--paddings ...]  # Table 4
-    python evaluate.py eval    CHECKPOINT --data-root PATH [--arch NAME]      # Table 4 for one weight file
+    python evaluate.py cross   --checkpoint FILE --data-root PATH [--arch NAME]  # Table 4 for one weight file
     python evaluate.py figures SWEEP_DIR [--pairs zero:partial] [--layers ...]
     python evaluate.py timing  BENCH_CSV                                       # Table 1
     python evaluate.py audit   TABLE.csv [...]                                 # recompute a table's summary cells
     python evaluate.py all     SWEEP_DIR                                       # tables + cross + figures
     python evaluate.py plan    [--effect D ... --std S ...] [--seeds N]        # seeds needed for 80% power
 
-Reports go to --out (default results/<name>/). Errors are one line on stderr and exit status 2;
-``all`` exits 1 when some reports failed and others were written.
+``eval FILE`` is another name for ``cross --checkpoint FILE``. Every subcommand that runs models takes the
+same evaluation options (--data-root, --batch-size, --workers, --device). Reports go to --out (default
+results/<name>/). Errors are one line on stderr and exit status 2; ``all`` exits 1 when some reports failed
+and others were written.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from padlib.errors import PadlibError
+
+if TYPE_CHECKING:
+    from padlib.report.collect import Sweep
 
 REPO = Path(__file__).resolve().parent
 
@@ -49,22 +56,33 @@ def wrote(paths: list[Path]) -> None:
         print(f"wrote {p}")
 
 
-def _load_sweep(args: argparse.Namespace, need_metrics: bool = True):
-    """The sweep's usable runs, loaded (and its warnings printed) once per command, ``all`` included."""
+def load_sweep_of(args: argparse.Namespace, need_metrics: bool = True) -> Sweep:
+    """SWEEP_DIR's usable runs, with its warnings and notes printed."""
     from padlib.report.collect import load_sweep
 
-    if getattr(args, "loaded_sweep", None) is None:
-        sweep = load_sweep(args.sweep, include_incomplete=args.include_incomplete, dataset=args.dataset,
-                           need_metrics=need_metrics)
-        warn(sweep.warnings)
-        for note in sweep.notes():
-            print(note)
-        print(f"{args.sweep}: {len(sweep.runs)} runs of {sweep.dataset}")
-        args.loaded_sweep = sweep
-    return args.loaded_sweep
+    sweep = load_sweep(args.sweep, include_incomplete=args.include_incomplete, dataset=args.dataset,
+                       need_metrics=need_metrics)
+    warn(sweep.warnings)
+    for note in sweep.notes():
+        print(note)
+    print(f"{args.sweep}: {len(sweep.runs)} runs of {sweep.dataset}")
+    return sweep
 
 
-def cmd_tables(args: argparse.Namespace) -> int:
+def options(cls: type, args: argparse.Namespace) -> Any:
+    """An options dataclass of padlib.report (``EvalOptions``, ``CheckpointEvalOptions``, ``FigureOptions``)
+    from the command line's options of the same names, checked first."""
+    for name, low in (("batch_size", 1), ("workers", 0), ("limit", 1)):
+        value = getattr(args, name, None)
+        if value is not None and value < low:
+            raise PadlibError(f"--{name.replace('_', '-')} {value}: must be at least {low}")
+    tolerance = getattr(args, "tolerance", 0.0)
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise PadlibError(f"--tolerance {tolerance}: must be a number >= 0 (top-1 points)")
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
+
+
+def cmd_tables(args: argparse.Namespace, sweep: Sweep | None = None) -> int:
     """Tables 2 and 3, from the logged accuracies or (--from-checkpoints) from re-evaluated checkpoints."""
     if getattr(args, "from_checkpoints", False):
         return _tables_from_checkpoints(args)
@@ -75,24 +93,9 @@ def cmd_tables(args: argparse.Namespace) -> int:
             raise PadlibError(f"{', '.join(given)}: for re-evaluated checkpoints only; add --from-checkpoints")
     from padlib.report.tables import write_tables
 
-    sweep = _load_sweep(args)
+    sweep = sweep or load_sweep_of(args)
     wrote(write_tables(sweep, default_out(args, Path(args.sweep)), args.paper_dir))
     return 0
-
-
-def _checkpoint_options(args: argparse.Namespace):
-    """The checked options of re-evaluating checkpoints."""
-    from padlib.report.checkpoint_eval import CheckpointEvalOptions
-
-    for option, value, low in (("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0),
-                               ("--limit", args.limit, 1)):
-        if value is not None and value < low:
-            raise PadlibError(f"{option} {value}: must be at least {low}")
-    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise PadlibError(f"--tolerance {args.tolerance}: must be a number >= 0 (top-1 points)")
-    return CheckpointEvalOptions(data_root=args.data_root, batch_size=args.batch_size, workers=args.workers,
-                                 device=args.device, amp=args.amp, limit=args.limit, data=args.data,
-                                 recompute=args.recompute, tolerance=args.tolerance)
 
 
 def _report_evaluation(results) -> bool:
@@ -104,10 +107,11 @@ def _report_evaluation(results) -> bool:
 
 
 def _tables_from_checkpoints(args: argparse.Namespace) -> int:
+    from padlib.report.checkpoint_eval import CheckpointEvalOptions
     from padlib.report.checkpoint_tables import checkpoint_tables, write_checkpoint_tables
 
-    opts = _checkpoint_options(args)
-    sweep = _load_sweep(args, need_metrics=False)
+    opts = options(CheckpointEvalOptions, args)
+    sweep = load_sweep_of(args, need_metrics=False)
     tables = checkpoint_tables(sweep, opts)
     if _report_evaluation(tables.results):
         warn([w for w in tables.warnings if w not in tables.results.warnings])
@@ -117,11 +121,12 @@ def _tables_from_checkpoints(args: argparse.Namespace) -> int:
 
 def cmd_resolution(args: argparse.Namespace) -> int:
     """Top-1 of each run's best checkpoint against the test image size."""
+    from padlib.report.checkpoint_eval import CheckpointEvalOptions
     from padlib.report.resolution import parse_ratio, parse_sizes, resolution_report, write_resolution
 
     sizes, ratio = parse_sizes(args.sizes), parse_ratio(args.resize_ratio)
-    opts = _checkpoint_options(args)
-    sweep = _load_sweep(args, need_metrics=False)
+    opts = options(CheckpointEvalOptions, args)
+    sweep = load_sweep_of(args, need_metrics=False)
     report = resolution_report(sweep, opts, sizes, ratio)
     if _report_evaluation(report.results):
         warn([w for w in report.warnings if w not in report.results.warnings])
@@ -129,50 +134,33 @@ def cmd_resolution(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_options(args: argparse.Namespace):
-    from padlib.report.evaluation import EvalOptions
+def cmd_cross(args: argparse.Namespace, sweep: Sweep | None = None) -> int:
+    """Table 4: every run's best checkpoint (SWEEP_DIR), or one weight file (--checkpoint FILE, or ``eval FILE``:
+    ours, a torchvision weight file or the paper authors'), evaluated under every test padding."""
+    from padlib.report.cross import cross_test_checkpoint, cross_test_sweep, write_cross
+    from padlib.report.weights import EvalOptions
 
-    return EvalOptions(paddings=args.paddings, data_root=args.data_root, batch_size=args.batch_size,
-                       workers=args.workers, device=args.device, amp=args.amp, limit=args.limit)
-
-
-def cmd_cross(args: argparse.Namespace) -> int:
-    """Table 4 for a sweep, or for one checkpoint with --checkpoint."""
     if args.checkpoint:
-        return cmd_eval(args)
-    if not args.sweep:
+        source = Path(args.checkpoint)
+        result = cross_test_checkpoint(source, args.arch, args.train_padding, args.data, options(EvalOptions, args),
+                                       args.num_classes, args.source)
+    elif args.sweep:
+        source = Path(args.sweep)
+        sweep = sweep or load_sweep_of(args, need_metrics=False)
+        result = cross_test_sweep(sweep, options(EvalOptions, args))
+    else:
         raise PadlibError("give SWEEP_DIR, or --checkpoint FILE to cross-test one weight file")
-    from padlib.report.cross import cross_test_sweep, write_cross
-
-    sweep = _load_sweep(args, need_metrics=False)
-    result = cross_test_sweep(sweep, _eval_options(args))
     warn(result.warnings)
-    wrote(write_cross(result, default_out(args, Path(args.sweep)), args.paper_dir))
+    wrote(write_cross(result, default_out(args, source), args.paper_dir))
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    """Table 4 for a single checkpoint file (ours, a torchvision weight file or the paper authors')."""
-    from padlib.report.cross import cross_test_checkpoint, write_cross
-
-    ckpt = Path(args.checkpoint)
-    result = cross_test_checkpoint(ckpt, args.arch, args.train_padding, args.data, _eval_options(args),
-                                   args.num_classes, args.source)
-    warn(result.warnings)
-    wrote(write_cross(result, default_out(args, ckpt), args.paper_dir))
-    return 0
-
-
-def cmd_figures(args: argparse.Namespace) -> int:
+def cmd_figures(args: argparse.Namespace, sweep: Sweep | None = None) -> int:
     """Figures 1, 3 and 4, activation maps and the border-artifact score."""
     from padlib.report.figure_report import FigureOptions, make_figures
 
-    sweep = _load_sweep(args)
-    opts = FigureOptions(pairs=args.pairs, layers=args.layers, band=args.band, border_images=args.border_images,
-                         sheet_images=args.sheet_images, activation_images=args.activation_images,
-                         activations=not args.no_activations, data_root=args.data_root, device=args.device,
-                         batch_size=args.batch_size, workers=args.workers)
-    report = make_figures(sweep, default_out(args, Path(args.sweep)), opts)
+    sweep = sweep or load_sweep_of(args)
+    report = make_figures(sweep, default_out(args, Path(args.sweep)), options(FigureOptions, args))
     warn(report.warnings)
     if report.lines:
         print("\n".join(report.lines))
@@ -191,7 +179,7 @@ def cmd_timing(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """Recompute the summary cells of printed tables."""
-    from padlib.report.table_audit import audit_table, findings_table, format_audit
+    from padlib.report.cell_check import audit_table, findings_table, format_audit
     from padlib.report.writers import write_all
 
     audits, failed = [], 0
@@ -226,7 +214,7 @@ def _plan_numbers(texts: list[str], option: str, positive: bool) -> list[float]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Seeds per padding mode for 80% power: for the paper's own differences, or for a grid of D x S."""
-    from padlib.report.tables import grid_plan_table, paper_plan_table
+    from padlib.report.plan import grid_plan_table, paper_plan_table
     from padlib.report.writers import to_markdown, write_all
 
     if args.effect or args.std:
@@ -246,14 +234,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_all(args: argparse.Namespace) -> int:
-    """Tables, cross-testing and figures; a failing part does not stop the others."""
-    parts: list[tuple[str, Callable[[argparse.Namespace], int]]] = [
-        ("tables", cmd_tables), ("cross", cmd_cross), ("figures", cmd_figures)]
-    done, failed = [], []
-    for name, fn in parts:
+    """Tables, cross-testing and figures of one sweep, loaded once; a failing part does not stop the others."""
+    parts: list[tuple[str, Callable[[argparse.Namespace, Sweep], int], bool]] = [
+        ("tables", cmd_tables, True), ("cross", cmd_cross, False), ("figures", cmd_figures, True)]
+    done, failed, sweep = [], [], None
+    for name, fn, need_metrics in parts:
         print(f"== {name}")
         try:
-            fn(args)
+            sweep = sweep or load_sweep_of(args, need_metrics)  # by the first part that can load it
+            fn(args, sweep)
             done.append(name)
         except (PadlibError, OSError) as e:
             print(f"error: {name}: {e}", file=sys.stderr)
@@ -262,6 +251,8 @@ def cmd_all(args: argparse.Namespace) -> int:
         print(f"failed: {', '.join(failed)}; written: {', '.join(done) or 'nothing'}", file=sys.stderr)
     return 0 if not failed else (1 if done else 2)
 
+
+# --- the command line: option groups, each declared once, and the subcommands made of them ---
 
 def _paddings(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
@@ -277,45 +268,58 @@ def _pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _add_output_args(p: argparse.ArgumentParser, source: str) -> None:
-    p.add_argument("--out", help=f"report folder (default: results/<{source} name>/)")
-    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
+def _output_args(p: argparse.ArgumentParser, out_help: str, paper: bool = True) -> None:
+    p.add_argument("--out", help=out_help)
+    if paper:
+        p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
 
 
-def _add_sweep_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+def _sweep_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("sweep", metavar="SWEEP_DIR", nargs="?" if optional else None,
                    help="folder holding run directories (any depth)")
-    _add_output_args(p, "sweep")
+    _output_args(p, "report folder (default: results/<sweep name>/)")
     p.add_argument("--include-incomplete", action="store_true",
                    help="also report runs whose status is not 'completed'")
     p.add_argument("--dataset", help="report only the runs of this dataset (needed when a sweep mixes several)")
 
 
-def _add_eval_args(p: argparse.ArgumentParser, checkpoints: bool = False) -> None:
-    """Where and how to evaluate weights; ``checkpoints``: for re-evaluating a sweep's checkpoints (fp32 by
-    default, another val set, cache, integrity tolerance) instead of cross-testing."""
-    from padlib.report.evaluation import AMP_CHOICES, RUN_PRECISION
-
-    if not checkpoints:
-        p.add_argument("--paddings", type=_paddings, default=None,
-                       help="test paddings, comma-separated (default: zero,partial,reflect,replicate "
-                            "plus any training padding of the sweep)")
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    """The evaluation options: where the val data is and how models run over it (``weights.ValOptions``),
+    the same for every subcommand that runs models."""
     p.add_argument("--data-root", help="root of the val data, replacing the one in each run's config")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only a class-balanced subset of N val images")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=2, help="data loader workers")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    p.add_argument("--workers", type=int, default=2, help="data loader workers (default 2)")
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...; "
                    "under torchrun each process takes its own GPU and shard of the val set")
-    if not checkpoints:
-        p.add_argument("--amp", default=RUN_PRECISION, choices=AMP_CHOICES,
-                       help="precision of evaluation: run (default: each run's training precision, so testing "
-                            "with the training padding reproduces its logged val top-1; fp32 where the device "
-                            "cannot run it), or for all weights auto (bf16 on CUDA), none (fp32), bf16, fp16")
-        return
-    p.add_argument("--amp", default="none", choices=AMP_CHOICES,
-                   help="precision of evaluation: none (default: fp32 for every run), run (each run's training "
-                        "precision: what the integrity check needs for runs trained in bf16/fp16), auto (bf16 on "
-                        "CUDA), bf16, fp16")
+
+
+def _weights_args(p: argparse.ArgumentParser, amp: str, amp_help: str) -> None:
+    """Scoring weights: a val subset and the precision (default ``amp``)."""
+    from padlib.report.weights import AMP_CHOICES
+
+    p.add_argument("--limit", type=int, default=None, help="evaluate only a class-balanced subset of N val images")
+    p.add_argument("--amp", default=amp, choices=AMP_CHOICES, help=amp_help)
+
+
+def _cross_args(p: argparse.ArgumentParser) -> None:
+    """Cross-testing weights (``weights.EvalOptions``): which test paddings, at which precision."""
+    from padlib.report.weights import RUN_PRECISION
+
+    p.add_argument("--paddings", type=_paddings, default=None,
+                   help="test paddings, comma-separated (default: zero,partial,reflect,replicate "
+                        "plus any training padding of the sweep)")
+    _weights_args(p, RUN_PRECISION,
+                  "precision of evaluation: run (default: each run's training precision, so testing with the "
+                  "training padding reproduces its logged val top-1; fp32 where the device cannot run it), or for "
+                  "all weights auto (bf16 on CUDA), none (fp32), bf16, fp16")
+
+
+def _checkpoint_args(p: argparse.ArgumentParser) -> None:
+    """Re-evaluating a sweep's checkpoints (``checkpoint_eval.CheckpointEvalOptions``): fp32 by default, another
+    val set, the cache, the integrity tolerance."""
+    _weights_args(p, "none",
+                  "precision of evaluation: none (default: fp32 for every run), run (each run's training precision: "
+                  "what the integrity check needs for runs trained in bf16/fp16), auto (bf16 on CUDA), bf16, fp16")
     p.add_argument("--data", help="evaluate on another val set: a dataset name (imagenet, folder, fashion_mnist, "
                                   "synthetic) or the root of an ImageFolder tree (val/<class>/ images, and train/ "
                                   "with the same class folders, which may be empty)")
@@ -326,7 +330,18 @@ def _add_eval_args(p: argparse.ArgumentParser, checkpoints: bool = False) -> Non
                         "logged val top-1 (default 0.1; on CPU they must be equal)")
 
 
-def _add_figure_args(p: argparse.ArgumentParser) -> None:
+def _file_args(p: argparse.ArgumentParser) -> None:
+    """What a single weight file does not say about itself."""
+    p.add_argument("--arch", help="architecture (default: the file's 'arch' field)")
+    p.add_argument("--train-padding", help="padding the weights were trained with (default: from the file)")
+    p.add_argument("--data", help="dataset name (imagenet, folder, fashion_mnist, synthetic) or the data root "
+                                   "itself (default: the checkpoint's own config, else imagenet)")
+    p.add_argument("--num-classes", type=int, help="classes of the model (default: the data's)")
+    p.add_argument("--source", default="auto", choices=("auto", "torchvision", "timm"))
+
+
+def _figure_args(p: argparse.ArgumentParser) -> None:
+    """What the figures draw (``figure_report.FigureOptions``)."""
     p.add_argument("--pairs", type=_pairs, default=[("zero", "partial")],
                    help="padding pairs A:B for the per-image analysis and activation maps (default zero:partial)")
     p.add_argument("--layers", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=None,
@@ -338,120 +353,103 @@ def _add_figure_args(p: argparse.ArgumentParser) -> None:
                    help="val images for the border-artifact score (0: the whole val set)")
     p.add_argument("--sheet-images", type=int, default=24, help="images on the per-image contact sheet")
     p.add_argument("--activation-images", type=int, default=4, help="images shown in the activation maps")
-    p.add_argument("--no-activations", action="store_true",
+    p.add_argument("--no-activations", dest="activations", action="store_false",
                    help="skip activation maps and the border score (no checkpoints or data needed)")
 
 
+def _command(sub: Any, name: str, func: Callable[..., int], help_text: str, description: str,
+             *groups: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    """A subcommand running ``func``, with these option groups; its own options are added by the caller."""
+    p = sub.add_parser(name, help=help_text, description=description)
+    for add in groups:
+        add(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: one subcommand per report."""
+    """The command line: one subcommand per report, made of the option groups it needs."""
     parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("tables", help="Tables 2 and 3: best and last-5-epoch top-1 per arch and padding",
-                       description="Best-epoch (Table 2) and last-5-epoch (Table 3) val top-1 per arch and "
-                                   "padding: per-run values, mean, sample std, diff vs zero padding with "
-                                   "95%% Welch CI and p-value, beside the paper's numbers.")
-    _add_sweep_args(p)
+    p = _command(sub, "tables", cmd_tables, "Tables 2 and 3: best and last-5-epoch top-1 per arch and padding",
+                 "Best-epoch (Table 2) and last-5-epoch (Table 3) val top-1 per arch and padding: per-run values, "
+                 "mean, sample std, diff vs zero padding with 95%% Welch CI and p-value, beside the paper's numbers.",
+                 _sweep_args)
     p.add_argument("--from-checkpoints", action="store_true",
                    help="re-evaluate each run's best.pt and its last five epoch_NNN.pt instead of reading the logged "
                         "accuracies (writes best_from_checkpoints.csv, last5_from_checkpoints.csv, "
                         "tables_from_checkpoints.md/.tex and checkpoint_integrity.csv); results are cached per run")
-    _add_eval_args(p, checkpoints=True)
-    p.set_defaults(func=cmd_tables)
+    _eval_args(p)
+    _checkpoint_args(p)
 
-    p = sub.add_parser("resolution", help="top-1 of each best checkpoint at other test image sizes",
-                       description="Each run's best checkpoint evaluated at several test sizes (centre crop of the "
-                                   "resized image); a table and a figure of top-1 against test size per padding, "
-                                   "with 95%% Welch CIs of the difference to zero padding at each size.")
-    _add_sweep_args(p)
+    p = _command(sub, "resolution", cmd_resolution, "top-1 of each best checkpoint at other test image sizes",
+                 "Each run's best checkpoint evaluated at several test sizes (centre crop of the resized image); a "
+                 "table and a figure of top-1 against test size per padding, with 95%% Welch CIs of the difference "
+                 "to zero padding at each size.", _sweep_args)
     p.add_argument("--sizes", required=True, help="test crop sizes in pixels, comma-separated (e.g. 160,224,288)")
     p.add_argument("--resize-ratio", default="run",
                    help="resize the short side to size x R before the centre crop: run (default: each run's own "
                         "data.resize_size / data.image_size, the paper's 256/224 for ImageNet configs), paper "
                         "(256/224) or a number >= 1")
-    _add_eval_args(p, checkpoints=True)
-    p.set_defaults(func=cmd_resolution)
+    _eval_args(p)
+    _checkpoint_args(p)
 
-    p = sub.add_parser("cross", help="Table 4: evaluate each run's best checkpoint under every padding",
-                       description="Cross-testing (Table 4): each completed run's best weights evaluated with "
-                                   "every test padding; diff vs testing with the training padding.")
-    _add_sweep_args(p, optional=True)
-    _add_eval_args(p)
+    p = _command(sub, "cross", cmd_cross, "Table 4: each run's best checkpoint, or one weight file, under every padding",
+                 "Cross-testing (Table 4): each completed run's best weights evaluated with every test padding; diff "
+                 "vs testing with the training padding. With --checkpoint FILE instead of SWEEP_DIR: one checkpoint "
+                 "(ours, a torchvision weight file, or the paper authors' pdresnet50/pdvgg16_bn files).",
+                 lambda p: _sweep_args(p, optional=True), _eval_args, _cross_args)
     p.add_argument("--checkpoint", help="cross-test this single checkpoint file instead of SWEEP_DIR's runs "
                                         "(then give --data-root, and --arch unless the file names it)")
-    _add_single_args(p)
-    p.set_defaults(func=cmd_cross)
+    _file_args(p)
 
-    p = sub.add_parser("eval", help="evaluate one checkpoint file under several paddings",
-                       description="Evaluate one checkpoint (ours, a torchvision weight file, or the paper "
-                                   "authors' pdresnet50/pdvgg16_bn files) under each test padding.")
+    p = _command(sub, "eval", cmd_cross, "cross --checkpoint CHECKPOINT: one checkpoint file under several paddings",
+                 "Evaluate one checkpoint (ours, a torchvision weight file, or the paper authors' "
+                 "pdresnet50/pdvgg16_bn files) under each test padding; another name for cross --checkpoint.")
     p.add_argument("checkpoint", metavar="CHECKPOINT")
-    _add_output_args(p, "checkpoint")
-    _add_eval_args(p)
-    _add_single_args(p)
-    p.set_defaults(func=cmd_eval)
+    _output_args(p, "report folder (default: results/<checkpoint name>/)")
+    _eval_args(p)
+    _cross_args(p)
+    _file_args(p)
 
-    p = sub.add_parser("figures", help="Figures 1, 3, 4, activation maps and the border-artifact score",
-                       description="Convergence curves (Figure 3), mean top-1 bars (Figure 1), images one "
-                                   "padding always gets wrong and another always right (Figure 4), activation "
-                                   "maps and the border-artifact score.")
-    _add_sweep_args(p)
-    _add_figure_args(p)
-    p.add_argument("--data-root", help="root of the val data, replacing the one in each run's config")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=2)
-    p.set_defaults(func=cmd_figures)
+    _command(sub, "figures", cmd_figures, "Figures 1, 3, 4, activation maps and the border-artifact score",
+             "Convergence curves (Figure 3), mean top-1 bars (Figure 1), images one padding always gets wrong and "
+             "another always right (Figure 4), activation maps and the border-artifact score.",
+             _sweep_args, _figure_args, _eval_args)
 
-    p = sub.add_parser("timing", help="Table 1 from scripts/bench_padding.py's CSV",
-                       description="The padding benchmark as Table 1: step times relative to zero padding, "
-                                   "beside the paper's relative numbers.")
+    p = _command(sub, "timing", cmd_timing, "Table 1 from scripts/bench_padding.py's CSV",
+                 "The padding benchmark as Table 1: step times relative to zero padding, beside the paper's relative "
+                 "numbers.")
     p.add_argument("bench_csv", metavar="BENCH_CSV")
-    _add_output_args(p, "csv")
-    p.set_defaults(func=cmd_timing)
+    _output_args(p, "report folder (default: results/<csv name>/)")
 
-    p = sub.add_parser("audit", help="recompute a printed table's summary cells from its runs",
-                       description="Recompute average/stdev/diff (and Table 1's relative_percent) from the "
-                                   "per-run cells; list every cell off by more than its printed rounding, "
-                                   "with the conventions it does match.")
+    p = _command(sub, "audit", cmd_audit, "recompute a printed table's summary cells from its runs",
+                 "Recompute average/stdev/diff (and Table 1's relative_percent) from the per-run cells; list every "
+                 "cell off by more than its printed rounding, with the conventions it does match.")
     p.add_argument("tables", nargs="+", metavar="TABLE.csv")
-    p.add_argument("--out", help="also write audit.csv/.md/.tex here")
+    _output_args(p, "also write audit.csv/.md/.tex here", paper=False)
     p.add_argument("--strict", action="store_true", help="exit 1 when any cell disagrees")
-    p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("plan", help="seeds per padding mode needed to detect a difference with 80%% power",
-                       description="How many seeds per padding mode a difference D needs for 80%% power "
-                                   "(Welch's two-sided t-test, alpha 0.05), given a seed-to-seed std S. Without "
-                                   "options: each non-zero row of the paper's Tables 2 and 3 with its printed "
-                                   "diff and the sample stds of its runs, the power its 5 runs had, and the "
-                                   "seeds it needs. With --effect and --std: a grid of D x S.")
+    p = _command(sub, "plan", cmd_plan, "seeds per padding mode needed to detect a difference with 80%% power",
+                 "How many seeds per padding mode a difference D needs for 80%% power (Welch's two-sided t-test, "
+                 "alpha 0.05), given a seed-to-seed std S. Without options: each non-zero row of the paper's Tables 2 "
+                 "and 3 with its printed diff and the sample stds of its runs, the power its 5 runs had, and the "
+                 "seeds it needs. With --effect and --std: a grid of D x S.")
     p.add_argument("--effect", nargs="+", action="extend", metavar="D",
                    help="true difference(s) of means to detect, in accuracy points (e.g. --effect 0.3 0.5)")
     p.add_argument("--std", nargs="+", action="extend", metavar="S",
                    help="seed-to-seed standard deviation(s) of each mode, in points (with --effect)")
     p.add_argument("--seeds", type=int, default=3,
                    help="with --effect: also the power and MDE with this many runs per mode (default 3)")
-    p.add_argument("--out", help="also write plan.csv/.md/.tex here")
-    p.add_argument("--paper-dir", type=Path, help="folder of the paper's tables (default: results/paper)")
-    p.set_defaults(func=cmd_plan)
+    _output_args(p, "also write plan.csv/.md/.tex here")
 
-    p = sub.add_parser("all", help="tables + cross + figures",
-                       description="Everything about a sweep: tables, cross-testing and figures.")
-    _add_sweep_args(p)
-    _add_eval_args(p)
-    _add_figure_args(p)
-    p.set_defaults(func=cmd_all, checkpoint=None)
+    p = _command(sub, "all", cmd_all, "tables + cross + figures",
+                 "Everything about a sweep: tables, cross-testing and figures.",
+                 _sweep_args, _eval_args, _cross_args, _figure_args)
+    p.set_defaults(checkpoint=None)
     return parser
-
-
-def _add_single_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", help="architecture (default: the file's 'arch' field)")
-    p.add_argument("--train-padding", help="padding the weights were trained with (default: from the file)")
-    p.add_argument("--data", help="dataset name (imagenet, folder, fashion_mnist, synthetic) or the data root "
-                                   "itself (default: the checkpoint's own config, else imagenet)")
-    p.add_argument("--num-classes", type=int, help="classes of the model (default: the data's)")
-    p.add_argument("--source", default="auto", choices=("auto", "torchvision", "timm"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """``python -m padlib.audit MODEL --padding MODE``: build a model by name and print what its padding does.
 
-The layer-by-layer audit itself (``audit_layers``, ``format_audit``) lives in ``padlib.padding.audit`` and
+The layer-by-layer audit itself (``audit_layers``, ``format_audit``) lives in ``padlib.padding.layer_report`` and
 works on any module; this floor adds the model factory and the command line, so padding/ never imports it.
 """
 
@@ -11,8 +11,8 @@ import sys
 
 from padlib.errors import PadlibError
 from padlib.models import build_model
-from padlib.padding.audit import AuditRow, audit_layers, format_audit
 from padlib.padding.convert import check_mode
+from padlib.padding.layer_report import AuditRow, audit_layers, format_audit
 
 
 def audit_model(

@@ -108,7 +108,7 @@ def test_tampered_and_missing_checkpoints_are_named(sweep, tmp_path, capsys):
 
 def test_cache_serves_a_second_call_and_an_interrupted_call_resumes(sweep, tmp_path, monkeypatch, capsys):
     root, rd = one_run(sweep, tmp_path)
-    real, calls = loop.evaluate, []
+    real, calls = loop.validate, []
 
     def counting(*args, stop_after=None, **kwargs):
         if stop_after is not None and len(calls) == stop_after:
@@ -117,10 +117,10 @@ def test_cache_serves_a_second_call_and_an_interrupted_call_resumes(sweep, tmp_p
         return real(*args, **kwargs)
 
     args = ["tables", str(root), "--from-checkpoints", "--out", str(tmp_path / "out"), *CPU]
-    monkeypatch.setattr(loop, "evaluate", lambda *a, **k: counting(*a, stop_after=2, **k))
+    monkeypatch.setattr(loop, "validate", lambda *a, **k: counting(*a, stop_after=2, **k))
     assert evaluate.main(args) == 130  # interrupted after two evaluations
     assert len(list((rd.path / CACHE_DIR).glob("*.json"))) in (2, 3)  # 3: best.pt was one of them
-    monkeypatch.setattr(loop, "evaluate", counting)
+    monkeypatch.setattr(loop, "validate", counting)
     calls.clear()
     assert evaluate.main(args) == 0
     # 6 files, but best.pt holds the same bytes as the best epoch's checkpoint when that one is still kept

@@ -14,17 +14,11 @@ from padlib.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.report.collect import load_sweep
-from padlib.report.cross import (
-    CrossResult,
-    cross_table,
-    cross_test_checkpoint,
-    cross_test_sweep,
-    weights_of_file,
-    write_cross,
-)
-from padlib.report.evaluation import EvalOptions, eval_precision, weights_of_run
+from padlib.report.cross import CrossResult, cross_table, cross_test_checkpoint, cross_test_sweep, write_cross
 from padlib.report.power import mde_welch
-from padlib.report.tables import RunValue, best_table
+from padlib.report.summary import RunValue
+from padlib.report.tables import best_table
+from padlib.report.weights import EvalOptions
 from tests.report_fixtures import (
     TINY_ARCH,
     TRAINED_SIZES,
@@ -233,26 +227,6 @@ def test_cross_testing_trained_weights(trained):
                for n in result.notes)
 
 
-@pytest.mark.parametrize("precision, amp, device, expected", [
-    ("bf16", "run", "cuda", ("bf16", False)),  # the run's own precision on a GPU
-    ("fp16", "run", "cuda", ("fp16", False)),
-    ("fp32", "run", "cuda", ("fp32", False)),
-    ("bf16", "run", "cpu", ("bf16", False)),  # CPU autocast runs bf16, as the trainer's validation did
-    ("fp16", "run", "cpu", ("fp32", True)),  # fp16 needs CUDA: fp32, and the caller warns
-    ("bf16", "none", "cuda", ("fp32", False)),  # --amp overrides
-    ("fp32", "auto", "cuda", ("bf16", False)),
-    ("fp32", "bf16", "cpu", ("bf16", False)),
-])
-def test_eval_precision(precision, amp, device, expected, tmp_path):
-    w = weights_of_run(load_sweep(make_model_run(tmp_path, tmp_path / "d", "zero", 0,
-                                                 info={"precision": precision}).path).runs[0])
-    assert w.precision == precision
-    assert eval_precision(w, amp, torch.device(device)) == expected
-    with pytest.raises(PadlibError, match="fp16 needs a CUDA device"):
-        eval_precision(w, "fp16", torch.device("cpu"))
-    assert EvalOptions().amp == "run"
-
-
 def test_cross_testing_uses_the_run_precision(sweep, tmp_path):
     """Issue 9 C: an fp16 run re-evaluated on a CPU falls back to fp32 with one warning naming it, and the
     table says at what precision it ran."""
@@ -275,17 +249,3 @@ def test_cross_testing_uses_the_run_precision(sweep, tmp_path):
     assert "precision of cross-testing: fp32" in (tmp_path / "out" / "cross.md").read_text()
     explicit = cross_test_sweep(load_sweep(root), EvalOptions(paddings=["zero"], workers=0, device="cpu", amp="none"))
     assert not explicit.warnings and any("(--amp none;" in n for n in explicit.notes)
-
-
-@pytest.mark.parametrize("stored, expected, noted", [
-    ({"precision": "fp16"}, "fp16", False),
-    ({"config": {"trainer": {"amp": "bf16"}}}, "bf16", False),
-    ({"config": {"trainer": {"amp": "auto"}}}, "fp32", True),  # which device is not recorded
-    ({}, "fp32", False),  # a foreign file
-])
-def test_precision_of_a_checkpoint_file(stored, expected, noted, tmp_path):
-    path = tmp_path / "w.pt"
-    w, notes = weights_of_file(path, {"arch": "resnet18", **stored}, None, None, "synthetic", str(tmp_path), 4,
-                               "auto")
-    assert w.precision == expected
-    assert any("--amp bf16" in n for n in notes) == noted

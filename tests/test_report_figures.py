@@ -4,12 +4,11 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from torch import nn
 
 from padlib.errors import PadlibError
-from padlib.report.activations import BorderSums, border_scores, default_layers
+from padlib.report.activations import default_layers
 from padlib.report.collect import load_sweep
 from padlib.report.figure_report import FigureOptions, make_figures
 from padlib.report.figures import bar_figure, convergence_figure, curve_band
@@ -43,16 +42,6 @@ def test_convergence_and_bars(tmp_path):
     assert_png(bar_figure(best_table(sweep).rows, tmp_path / "b.png", "bars"))
 
 
-def test_border_score_by_hand():
-    maps = torch.ones(2, 4, 5)
-    maps[:, 0, :] = maps[:, -1, :] = maps[:, :, 0] = maps[:, :, -1] = 3.0
-    s = BorderSums()
-    s.add(maps)
-    assert s.score == pytest.approx(3.0)
-    s.add(torch.ones(3, 2, 2))  # no interior: ignored
-    assert s.score == pytest.approx(3.0)
-
-
 def test_default_layers():
     vgg_like = nn.Module()
     vgg_like.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -60,16 +49,6 @@ def test_default_layers():
     assert default_layers(vgg_like) == ["features.1", "features.4"]
     with pytest.raises(PadlibError, match="--layers"):
         default_layers(nn.Linear(2, 2))
-
-
-def test_border_scores_see_padding():
-    """A conv whose padding adds constant 1s to its border: zero padding's border is weaker than the inside."""
-    conv = nn.Conv2d(1, 1, 3, padding=1, bias=False)
-    nn.init.constant_(conv.weight, 1.0)
-    model = nn.Sequential(conv)
-    scores = border_scores(model, ["0"], [torch.ones(2, 1, 8, 8)], torch.device("cpu"))
-    # interior sums 9 ones; the border ring averages (4 corners x 4 + 24 edges x 6) / 28
-    assert scores["0"] == pytest.approx((4 * 4 + 24 * 6) / 28 / 9)
 
 
 @pytest.fixture(scope="module")

@@ -261,7 +261,7 @@ def test_different_settings_are_not_pooled(tmp_path):
             "short/zero/seed1") in note
     assert "vgg16_bn" not in note
     # cross-testing and the figures group the same way
-    from padlib.report.evaluation import weights_of_run
+    from padlib.report.weights import weights_of_run
     assert {weights_of_run(r).group for r in sweep.runs} == {"vgg16_bn", *(k[0] for k in rows)}
     assert rows[("resnet18 [trainer.epochs=6]", "zero")]["paper_mean"] is None  # synthetic: no paper rows
     assert any("not pooled" in n for n in last5_table(sweep).notes)

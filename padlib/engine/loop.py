@@ -1,4 +1,4 @@
-"""One training epoch and one evaluation pass; nothing here knows about files or configs."""
+"""One training epoch and one validation pass (``validate``); nothing here knows about files or configs."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def reduce_meters(meters: TrainMeters, dist: DistInfo, device: torch.device) -> 
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     model: nn.Module,
     loader: DataLoader,
     device: torch.device,

@@ -43,9 +43,9 @@ from padlib.engine.loop import (
     NonFiniteLoss,
     StepContext,
     TrainMeters,
-    evaluate,
     reduce_meters,
     train_one_epoch,
+    validate,
 )
 from padlib.engine.optim import build_optimizer, build_scheduler
 from padlib.engine.preemption import PreemptionHandler
@@ -390,7 +390,7 @@ class Trainer:
                 # the bare model: val shards may differ in batch count, and DDP's forward is a collective;
                 # rank 0's BN statistics are the ones the checkpoint keeps, so every rank uses them
                 broadcast_buffers(self.model, self.dist)
-                val = evaluate(self.model, self.val_loader, self.device, self.amp_dtype, self.dist,
+                val = validate(self.model, self.val_loader, self.device, self.amp_dtype, self.dist,
                                self.channels_last)
                 self._check_unreadable(train, val)
                 row = self._epoch_row(epoch, train, val, time.perf_counter() - start,

@@ -1,16 +1,12 @@
-"""Activation maps at chosen layers, and the border-artifact score: how much stronger a layer's
-activations are on the outermost row/column of its feature maps than inside them.
-
-The score is ``mean |activation| on the border ring / mean |activation| in the interior``, over
-channels and over a set of val images (ratio of the two means over all images). 1 means the border
-looks like the interior; above 1, activations peak at the edges.
+"""Activations at chosen layers: which layers to look at (each ResNet stage / VGG block by default), forward
+hooks that keep each layer's channel-mean |activation| map, and those maps for a batch of images (the
+activation figure; ``border_score`` scores the same maps).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -48,6 +44,13 @@ def check_layers(model: nn.Module, layers: Sequence[str]) -> None:
         raise PadlibError(f"{type(model).__name__} has no module {', '.join(missing)}; modules are e.g. {some}")
 
 
+def pick_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
+    """``layers`` (PadlibError naming one the model lacks), or the model's ``default_layers``."""
+    chosen = list(layers) if layers else default_layers(model)
+    check_layers(model, chosen)
+    return chosen
+
+
 @contextmanager
 def channel_mean_maps(model: nn.Module, layers: Sequence[str]):
     """Within the block, each forward pass fills the yielded dict: layer -> [B, H, W] channel-mean |activation|."""
@@ -66,57 +69,6 @@ def channel_mean_maps(model: nn.Module, layers: Sequence[str]):
     finally:
         for h in handles:
             h.remove()
-
-
-def border_mask(h: int, w: int) -> torch.Tensor:
-    """True on the outermost row and column of an h x w map."""
-    mask = torch.zeros(h, w, dtype=torch.bool)
-    mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = True
-    return mask
-
-
-@dataclass
-class BorderSums:
-    """Running sums of border and interior activation over images."""
-
-    border: float = 0.0
-    border_n: int = 0
-    interior: float = 0.0
-    interior_n: int = 0
-
-    def add(self, maps: torch.Tensor) -> None:
-        """Add a batch of [B, H, W] maps; maps without an interior (H or W < 3) add nothing."""
-        _, h, w = maps.shape
-        if h < 3 or w < 3:
-            return
-        mask = border_mask(h, w)
-        self.border += float(maps[:, mask].double().sum())
-        self.border_n += int(mask.sum()) * maps.shape[0]
-        self.interior += float(maps[:, ~mask].double().sum())
-        self.interior_n += int((~mask).sum()) * maps.shape[0]
-
-    @property
-    def score(self) -> float:
-        """Mean border activation over mean interior activation (NaN when undefined)."""
-        if not self.border_n or not self.interior_n or self.interior == 0:
-            return float("nan")
-        return (self.border / self.border_n) / (self.interior / self.interior_n)
-
-
-@torch.no_grad()
-def border_scores(model: nn.Module, layers: Sequence[str], batches: Iterable[torch.Tensor],
-                  device: torch.device) -> dict[str, float]:
-    """The border-artifact score of each layer over the images of ``batches``."""
-    sums = {name: BorderSums() for name in layers}
-    model.eval().to(device)
-    with channel_mean_maps(model, layers) as maps:
-        for images in batches:
-            maps.clear()
-            model(images.to(device))
-            for name in layers:
-                if name in maps:
-                    sums[name].add(maps[name])
-    return {name: s.score for name, s in sums.items()}
 
 
 @torch.no_grad()

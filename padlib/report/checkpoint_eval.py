@@ -2,7 +2,7 @@
 test-size report.
 
 Results come from the cache next to each run (``eval_cache``) where they can; the others are evaluated
-with the training code's own ``loop.evaluate`` under ``torch.inference_mode`` (channels_last and
+with the training code's own ``loop.validate`` under ``torch.inference_mode`` (channels_last and
 autocast on CUDA), one progress bar over all of them. Under ``torchrun`` every rank evaluates every
 checkpoint on its own shard of the val set (``loaders.ShardSampler``: each image exactly once, as in
 training) and rank 0 alone reads and writes the cache.
@@ -30,7 +30,7 @@ from padlib.engine.progress import Progress
 from padlib.errors import PadlibError
 from padlib.report.collect import Run
 from padlib.report.eval_cache import EvalRecord, checkpoint_key, read_cached, write_cached
-from padlib.report.evaluation import (
+from padlib.report.weights import (
     EvalOptions,
     ValSets,
     Weights,
@@ -246,7 +246,7 @@ def evaluate_checkpoints(jobs: list[CheckpointJob], opts: CheckpointEvalOptions)
                     if loaded is None or loaded[0] != job.weights.checkpoint:
                         loaded = None  # free the previous checkpoint before reading the next
                         loaded = (job.weights.checkpoint, load_checkpoint(job.weights.checkpoint))
-                    record = _evaluate(job, loaded[1], valsets, device, dist, PRECISION_DTYPES[precisions[group[0]]],
+                    record = _score_job(job, loaded[1], valsets, device, dist, PRECISION_DTYPES[precisions[group[0]]],
                                        bar)
                 except PadlibError as e:  # this file only: unreadable, or weights that do not fit the model
                     results.warnings.append(f"{job.weights.name}: left out ({e})")
@@ -267,7 +267,7 @@ def evaluate_checkpoints(jobs: list[CheckpointJob], opts: CheckpointEvalOptions)
 
 class _CheckpointBar(Progress):
     """The progress bar over all checkpoint evaluations (rank 0's): each val batch moves it by its share of
-    the checkpoint's images, so images/s and the ETA stay live inside a long evaluation. To ``loop.evaluate``
+    the checkpoint's images, so images/s and the ETA stay live inside a long evaluation. To ``loop.validate``
     it is an engine ``Progress`` that only counts."""
 
     def __init__(self, total: int, dist: Any) -> None:
@@ -308,10 +308,10 @@ def _check_val_set(job: CheckpointJob, valsets: ValSets) -> None:
                           f"{job.run.name} was trained on {job.weights.num_classes}; give a val set of its classes")
 
 
-def _evaluate(job: CheckpointJob, ckpt: Mapping[str, Any], valsets: ValSets, device: torch.device, dist: Any,
+def _score_job(job: CheckpointJob, ckpt: Mapping[str, Any], valsets: ValSets, device: torch.device, dist: Any,
               dtype: torch.dtype | None, bar: _CheckpointBar) -> EvalRecord:
     """Score the job's weights on its val set."""
-    from padlib.engine.loop import evaluate
+    from padlib.engine.loop import validate
 
     bundle, loader = valsets.get(job.val)
     bar.begin(f"{job.weights.name} {job.size}px", len(loader.sampler))
@@ -321,7 +321,7 @@ def _evaluate(job: CheckpointJob, ckpt: Mapping[str, Any], valsets: ValSets, dev
     start = time.perf_counter()
     try:
         with torch.inference_mode():
-            res = evaluate(model, loader, device, dtype, dist, channels_last, bar)
+            res = validate(model, loader, device, dtype, dist, channels_last, bar)
     except RuntimeError as e:  # e.g. a test size too small for the arch's pooling
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise PadlibError(f"could not be evaluated at {job.size}px ({first})") from None

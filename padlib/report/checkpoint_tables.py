@@ -19,8 +19,8 @@ from padlib.report.checkpoint_eval import (
     val_description,
 )
 from padlib.report.collect import Run, Sweep
-from padlib.report.evaluation import precision_note
 from padlib.report.tables import LAST_K, LastK, TableSource, final_epoch, last_k_of, write_tables
+from padlib.report.weights import precision_note
 from padlib.report.writers import Column, Table, write_csv
 
 STEM = "tables_from_checkpoints"

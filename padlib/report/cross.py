@@ -3,19 +3,19 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
 from padlib.engine.amp import PRECISION_DTYPES
 from padlib.engine.device import resolve_device
 from padlib.errors import PadlibError
-from padlib.report.collect import PRECISIONS, Sweep, amp_precision, group_order
-from padlib.report.evaluation import (
+from padlib.report.collect import Sweep, group_order
+from padlib.report.paper import CROSS_CSV, paper_summary
+from padlib.report.summary import RunValue, add_paper_columns, summarize_groups, summary_table
+from padlib.report.weights import (
     EvalOptions,
     ValSets,
     Weights,
@@ -24,10 +24,9 @@ from padlib.report.evaluation import (
     load_model,
     precision_note,
     test_paddings,
+    weights_of_file,
     weights_of_run,
 )
-from padlib.report.paper import CROSS_CSV, paper_summary
-from padlib.report.tables import RunValue, add_paper_columns, summarize_groups, summary_table
 from padlib.report.writers import Table, write_all
 
 KEYS = ("arch", "train_padding", "test_padding")
@@ -46,7 +45,7 @@ class CrossResult:
 def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
     """Evaluate each set of weights under each test padding; a file that fails is a warning, not an end."""
     from padlib.checkpoint import load_checkpoint
-    from padlib.engine.loop import evaluate
+    from padlib.engine.loop import validate
 
     device = resolve_device(opts.device, "--device")
     precisions = [eval_precision(w, opts.amp, device) for w in weights]  # first: a bad --amp ends it here
@@ -65,7 +64,7 @@ def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
             for padding in paddings:
                 bar.set_postfix_str(f"{w.name} test={padding}")
                 model = load_model(w, ckpt, padding, bundle.num_classes).to(device)
-                top1[padding] = evaluate(model, loader, device, dtype).top1
+                top1[padding] = validate(model, loader, device, dtype).top1
                 bar.update(1)
         except PadlibError as e:
             result.warnings.append(f"{w.name}: left out of cross-testing: {e}")
@@ -132,78 +131,6 @@ def cross_test_sweep(sweep: Sweep, opts: EvalOptions) -> CrossResult:
     result.warnings[:0] = warnings[len(sweep.warnings):]
     result.notes[:0] = sweep.notes()
     return result
-
-
-# The paper authors' released files name their partial-padding models "pd" + the torchvision name.
-PAPER_PREFIX = re.compile(r"^pd(?=(resnet|vgg))")
-
-
-def split_paper_arch(name: str) -> tuple[str, str | None]:
-    """(torchvision arch, training padding or None): the authors' ``pdresnet50`` is resnet50 with partial padding."""
-    return (PAPER_PREFIX.sub("", name), "partial") if PAPER_PREFIX.match(name) else (name, None)
-
-
-def weights_of_file(path: Path, ckpt: dict[str, Any], arch: str | None, train_padding: str | None,
-                    data: str | None, data_root: str | None, num_classes: int | None,
-                    source: str) -> tuple[Weights, list[str]]:
-    """``Weights`` for a single checkpoint file: ours, torchvision's or the paper authors'.
-
-    The architecture and training padding come from the options, else from the file (our ``arch``/
-    ``padding`` fields, or the authors' ``arch`` such as ``pdresnet50`` = resnet50 with partial padding).
-    """
-    notes = []
-    file_arch, file_padding = split_paper_arch(ckpt["arch"]) if isinstance(ckpt.get("arch"), str) else (None, None)
-    if file_padding is None and isinstance(ckpt.get("padding"), str):
-        file_padding = ckpt["padding"]
-    if arch:
-        arch, named_padding = split_paper_arch(arch)
-        file_padding = named_padding or file_padding
-    arch = arch or file_arch
-    if not arch:
-        raise PadlibError(f"{path}: the file does not name its architecture; give --arch (e.g. --arch resnet50)")
-    if not train_padding and not file_padding:
-        notes.append(f"{path}: no training padding recorded; assumed zero (torchvision's), set --train-padding")
-    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
-    data_cfg = val_data_config(path, data, data_root, cfg.get("data"))
-    seed = int(cfg.get("seed", 0)) if isinstance(cfg.get("seed", 0), int) else 0
-    precision = file_precision(path, ckpt, notes)
-    w = Weights(path.name, arch, train_padding or file_padding or "zero", seed, path, data_cfg, num_classes, source,
-                precision)
-    return w, notes
-
-
-def file_precision(path: Path, ckpt: dict[str, Any], notes: list[str]) -> str:
-    """The training precision a checkpoint records (its ``precision``, else its config's trainer.amp);
-    fp32 for foreign files, and with a note when trainer.amp=auto leaves it to an unrecorded device."""
-    if ckpt.get("precision") in PRECISIONS:
-        return str(ckpt["precision"])
-    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
-    trainer = cfg.get("trainer") if isinstance(cfg.get("trainer"), dict) else {}
-    if "amp" not in trainer:
-        return "fp32"
-    precision = amp_precision(trainer["amp"], None, str(path))
-    if precision is None:
-        notes.append(f"{path}: trained with trainer.amp=auto (bf16 on CUDA, fp32 on CPU) on a device the file "
-                     "does not record; evaluated in fp32 by default (give --amp bf16 if it trained on CUDA)")
-        return "fp32"
-    return precision
-
-
-def val_data_config(path: Path, data: str | None, data_root: str | None, stored: Any) -> dict[str, Any]:
-    """The data config of a single file's val set: ``data`` is a dataset name or the data root itself;
-    otherwise the file's own config (ours), otherwise ImageNet. The root must then be known."""
-    from padlib.data import DATASETS
-
-    name = data if data in DATASETS else None
-    if data and name is None:
-        data_root = data_root or data  # a path: the ImageFolder tree holding train/ and val/
-    stored = dict(stored) if isinstance(stored, dict) else {}
-    cfg = stored if name is None and stored else {"name": name or "imagenet"}
-    if data_root is not None:
-        cfg["root"] = str(data_root)
-    if cfg["name"] in ("imagenet", "folder") and cfg.get("root") in (None, "", "???"):
-        raise PadlibError(f"{path}: where is the val data? give --data-root (the folder holding train/ and val/)")
-    return cfg
 
 
 def cross_test_checkpoint(path: Path, arch: str | None, train_padding: str | None, data: str | None,

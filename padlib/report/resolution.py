@@ -25,10 +25,10 @@ from padlib.report.checkpoint_eval import (
     val_description,
 )
 from padlib.report.collect import REFERENCE_PADDING, Sweep, arch_key, padding_key
-from padlib.report.evaluation import precision_note
 from padlib.report.figures import padding_color, plt, save
 from padlib.report.stats import is_missing
-from padlib.report.tables import RunValue, summarize_groups, summary_table
+from padlib.report.summary import RunValue, summarize_groups, summary_table, zero_reference
+from padlib.report.weights import precision_note
 from padlib.report.writers import Table, write_all
 
 PAPER_RATIO = 256 / 224  # the paper's Resize(256) before CenterCrop(224)
@@ -120,8 +120,7 @@ def resolution_report(sweep: Sweep, opts: CheckpointEvalOptions, sizes: list[int
     if integrity.warning():
         warnings.append(integrity.warning())
     keys = sorted(values, key=lambda k: (arch_key(k[0]), k[2], padding_key(k[1])))
-    rows = summarize_groups({k: values[k] for k in keys}, KEYS,
-                            lambda k: None if k[1] == REFERENCE_PADDING else (k[0], REFERENCE_PADDING, k[2]))
+    rows = summarize_groups({k: values[k] for k in keys}, KEYS, zero_reference)
     trained = {label: sorted(s) for label, s in train_sizes.items()}
     rule = ("each run's own resize rule (data.resize_size / data.image_size)" if ratio is None
             else f"{ratio:g} x s")

@@ -1,5 +1,5 @@
-"""Audit a printed results table: recompute every summary cell from the per-run cells and list the
-cells that disagree beyond the rounding of the printed number, with the conventions they do match.
+"""Check a printed results table (``evaluate.py audit``): recompute every summary cell from the per-run cells
+and list the cells that disagree beyond the rounding of the printed number, with the conventions they do match.
 
 Understood layouts (column names as in results/paper/ and in our own best.csv/last5.csv/cross.csv):
 per-run columns ``run1..runN``; summary columns ``average``/``mean``, ``stdev``/``std``, ``diff``;

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from padlib.errors import PadlibError
-from padlib.report.table_audit import audit_table, parse_printed
+from padlib.report.cell_check import audit_table, parse_printed
 
 PAPER = Path(__file__).resolve().parents[1] / "results" / "paper"
 N_PLUS_1 = "sqrt(sum of squares/(n+1))"

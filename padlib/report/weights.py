@@ -1,9 +1,12 @@
-"""Evaluate saved weights on a val set with any padding mode: the shared step of cross-testing and of
-the per-image/activation analyses (same weights, model rebuilt in the requested padding)."""
+"""Saved weights, rebuilt: where a set of weights comes from (a sweep run's best checkpoint, or a single
+file: ours, torchvision's or the paper authors'), how its model is rebuilt in any padding mode, on which
+val set and at which precision. The shared step under cross-testing, the re-evaluated checkpoints and
+the figures; the evaluation loop itself is the trainer's own ``engine.loop.validate``."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from padlib.engine.amp import PRECISION_DTYPES, amp_dtype, precision_name
 from padlib.errors import PadlibError
+from padlib.report.collect import PRECISIONS, Run, amp_precision
 
 DEFAULT_TEST_PADDINGS = ("zero", "partial", "reflect", "replicate")
 # --amp: "run" evaluates each set of weights at the precision it trained (and was validated) at, so
@@ -45,14 +50,21 @@ class Weights:
 
 
 @dataclass
-class EvalOptions:
-    """How to evaluate: test paddings, val data location and subset, batch size, device, precision."""
+class ValOptions:
+    """Where the val data is and how models run over it: what every report that runs models takes
+    (``evaluate.py``'s evaluation options; the figures use only these)."""
 
-    paddings: list[str] | None = None
-    data_root: str | None = None
+    data_root: str | None = None  # replaces the root in each run's data config
     batch_size: int = 64
     workers: int = 2
     device: str = "auto"
+
+
+@dataclass
+class EvalOptions(ValOptions):
+    """``ValOptions`` plus what scoring weights needs: test paddings, precision and a val subset."""
+
+    paddings: list[str] | None = None
     amp: str = RUN_PRECISION  # or an autocast mode for all weights: auto, none, bf16, fp16
     limit: int | None = None
 
@@ -77,8 +89,6 @@ def eval_precision(weights: Weights, amp: str, device: torch.device) -> tuple[st
         if weights.precision == "fp16" and device.type != "cuda":
             return "fp32", True
         return weights.precision, False
-    from padlib.engine.amp import amp_dtype, precision_name
-
     return precision_name(amp_dtype(amp, device)), False
 
 
@@ -86,8 +96,6 @@ def precision_note(used: dict[str, str], fell_back: list[Weights], amp: str, wha
     """The table note saying at what precision ``what`` (cross-testing, ...) measured the cells of ``used``
     (weights name -> precision), and where that is not the training precision (``fell_back``: cells with the
     training padding may then differ from Table 2)."""
-    from padlib.engine.amp import PRECISION_DTYPES
-
     order = list(PRECISION_DTYPES)
     counts = Counter(used.values())
     cells = ", ".join(f"{p} for {n} of {len(used)} weights" if len(counts) > 1 else f"{p} for all {n} weights"
@@ -146,8 +154,8 @@ def load_model(weights: Weights, ckpt: Mapping[str, Any], padding: str, num_clas
     return model.eval()
 
 
-def weights_of_run(run: Any) -> Weights:
-    """The best-checkpoint ``Weights`` of a sweep run (a ``collect.Run``)."""
+def weights_of_run(run: Run) -> Weights:
+    """The best-checkpoint ``Weights`` of a sweep run."""
     cfg = run.config
     if not isinstance(cfg.get("data"), Mapping):
         raise PadlibError(f"{run.rundir.info_path}: no config.data; cannot rebuild the run's val set")
@@ -155,3 +163,100 @@ def weights_of_run(run: Any) -> Weights:
     return Weights(run.name, run.arch, run.padding, run.seed, run.rundir.best_checkpoint, cfg["data"],
                    run.info.get("num_classes"), str(model_cfg.get("source", "auto")), run.precision, run.label,
                    model_cfg.get("kwargs"))
+
+
+class RunModels:
+    """Each run's best weights rebuilt in the run's own padding, with its val set (each data config built
+    once): what the figures and the border score look inside."""
+
+    def __init__(self, opts: ValOptions) -> None:
+        self.data_root = opts.data_root
+        self.valsets = ValSets(opts.batch_size, opts.workers)
+
+    def bundle(self, run: Run) -> Any:
+        """The val DataBundle of ``run``."""
+        w = weights_of_run(run)
+        return self.valsets.get(data_config(w.data_cfg, self.data_root, None))[0]
+
+    def model(self, run: Run) -> tuple[Any, nn.Module]:
+        """(val DataBundle, the run's best model in its own padding, in eval mode)."""
+        from padlib.checkpoint import load_checkpoint
+
+        w = weights_of_run(run)
+        ckpt = load_checkpoint(w.checkpoint)  # first: a missing file should not cost building the val set
+        bundle = self.bundle(run)
+        return bundle, load_model(w, ckpt, run.padding, bundle.num_classes)
+
+
+# --- single files: ours, torchvision's, or the paper authors' released checkpoints ---
+
+# The paper authors' released files name their partial-padding models "pd" + the torchvision name.
+PAPER_PREFIX = re.compile(r"^pd(?=(resnet|vgg))")
+
+
+def split_paper_arch(name: str) -> tuple[str, str | None]:
+    """(torchvision arch, training padding or None): the authors' ``pdresnet50`` is resnet50 with partial padding."""
+    return (PAPER_PREFIX.sub("", name), "partial") if PAPER_PREFIX.match(name) else (name, None)
+
+
+def weights_of_file(path: Path, ckpt: dict[str, Any], arch: str | None, train_padding: str | None,
+                    data: str | None, data_root: str | None, num_classes: int | None,
+                    source: str) -> tuple[Weights, list[str]]:
+    """``Weights`` for a single checkpoint file: ours, torchvision's or the paper authors'.
+
+    The architecture and training padding come from the options, else from the file (our ``arch``/
+    ``padding`` fields, or the authors' ``arch`` such as ``pdresnet50`` = resnet50 with partial padding).
+    """
+    notes = []
+    file_arch, file_padding = split_paper_arch(ckpt["arch"]) if isinstance(ckpt.get("arch"), str) else (None, None)
+    if file_padding is None and isinstance(ckpt.get("padding"), str):
+        file_padding = ckpt["padding"]
+    if arch:
+        arch, named_padding = split_paper_arch(arch)
+        file_padding = named_padding or file_padding
+    arch = arch or file_arch
+    if not arch:
+        raise PadlibError(f"{path}: the file does not name its architecture; give --arch (e.g. --arch resnet50)")
+    if not train_padding and not file_padding:
+        notes.append(f"{path}: no training padding recorded; assumed zero (torchvision's), set --train-padding")
+    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    data_cfg = val_data_config(path, data, data_root, cfg.get("data"))
+    seed = int(cfg.get("seed", 0)) if isinstance(cfg.get("seed", 0), int) else 0
+    precision = file_precision(path, ckpt, notes)
+    w = Weights(path.name, arch, train_padding or file_padding or "zero", seed, path, data_cfg, num_classes, source,
+                precision)
+    return w, notes
+
+
+def file_precision(path: Path, ckpt: dict[str, Any], notes: list[str]) -> str:
+    """The training precision a checkpoint records (its ``precision``, else its config's trainer.amp);
+    fp32 for foreign files, and with a note when trainer.amp=auto leaves it to an unrecorded device."""
+    if ckpt.get("precision") in PRECISIONS:
+        return str(ckpt["precision"])
+    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    trainer = cfg.get("trainer") if isinstance(cfg.get("trainer"), dict) else {}
+    if "amp" not in trainer:
+        return "fp32"
+    precision = amp_precision(trainer["amp"], None, str(path))
+    if precision is None:
+        notes.append(f"{path}: trained with trainer.amp=auto (bf16 on CUDA, fp32 on CPU) on a device the file "
+                     "does not record; evaluated in fp32 by default (give --amp bf16 if it trained on CUDA)")
+        return "fp32"
+    return precision
+
+
+def val_data_config(path: Path, data: str | None, data_root: str | None, stored: Any) -> dict[str, Any]:
+    """The data config of a single file's val set: ``data`` is a dataset name or the data root itself;
+    otherwise the file's own config (ours), otherwise ImageNet. The root must then be known."""
+    from padlib.data import DATASETS
+
+    name = data if data in DATASETS else None
+    if data and name is None:
+        data_root = data_root or data  # a path: the ImageFolder tree holding train/ and val/
+    stored = dict(stored) if isinstance(stored, dict) else {}
+    cfg = stored if name is None and stored else {"name": name or "imagenet"}
+    if data_root is not None:
+        cfg["root"] = str(data_root)
+    if cfg["name"] in ("imagenet", "folder") and cfg.get("root") in (None, "", "???"):
+        raise PadlibError(f"{path}: where is the val data? give --data-root (the folder holding train/ and val/)")
+    return cfg
