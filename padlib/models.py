@@ -9,6 +9,7 @@ from torch import nn
 
 from padlib.errors import PadlibError
 from padlib.padding import convert_padding
+from padlib.padding.convert import PaddingSpec
 
 # The paper's architectures plus the small ResNets; all are torchvision definitions.
 TORCHVISION_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16_bn", "vgg19_bn")
@@ -27,9 +28,10 @@ def _timm_names() -> set[str]:
     return set(timm.list_models())
 
 
-def build_model(name: str, num_classes: int = 1000, padding: str = "zero", source: str = "auto",
+def build_model(name: str, num_classes: int = 1000, padding: PaddingSpec = "zero", source: str = "auto",
                 kwargs: Mapping[str, Any] | None = None) -> nn.Module:
-    """A randomly initialised ``name`` with ``num_classes`` outputs, its padded convs in ``padding`` mode;
+    """A randomly initialised ``name`` with ``num_classes`` outputs, its padded convs in ``padding`` mode
+    (a name, label, import path, spec or mode: ``padlib.padding.get_padding``);
     ``kwargs`` go to the constructor (e.g. timm's ``drop_rate``, torchvision VGG's ``dropout``)."""
     if source not in SOURCES:
         raise PadlibError(f"model source {source!r} is unknown; use one of {', '.join(SOURCES)}")

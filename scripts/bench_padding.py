@@ -26,8 +26,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from padlib.errors import PadlibError
 from padlib.models import build_model
-from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding
+from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding, get_padding
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COLUMNS = (
@@ -83,7 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--archs", nargs="+", default=["resnet50", "vgg16_bn"])
     parser.add_argument("--classes", type=int, default=1000, help="classifier outputs")
-    parser.add_argument("--modes", nargs="+", default=list(PADDING_MODES), choices=PADDING_MODES)
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(PADDING_MODES),
+        help="registered names or import paths of your own modes (docs/PADDING.md); default: padlib's",
+    )
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=30, help="timed steady-state steps per mode")
@@ -117,6 +123,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.setting = settings[0] if settings else None
     if args.steps < 1 or args.first_repeats < 1:
         parser.error("--steps and --first-repeats must be at least 1")
+    for mode in args.modes:
+        try:
+            get_padding(mode)
+        except PadlibError as e:
+            parser.error(str(e))
     if "zero" not in args.modes:
         args.modes.insert(0, "zero")
     if args.clock == "cpu" and torch.device(args.device).type != "cpu":
@@ -209,7 +220,7 @@ def summarise(
     return [
         {
             "arch": arch,
-            "mode": mode,
+            "mode": get_padding(mode).label,
             "setting": args.setting or "",
             "device": args.device,
             "size": args.size,

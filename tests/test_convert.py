@@ -39,7 +39,7 @@ def test_unknown_mode_lists_valid_names():
     with pytest.raises(PadlibError) as error:
         convert_padding(nn.Conv2d(1, 1, 3, padding=1), "mirror")
     assert all(mode in str(error.value) for mode in PADDING_MODES)
-    assert PADDING_MODES == ("zero", "reflect", "replicate", "circular", "partial")
+    assert PADDING_MODES == ("zero", "reflect", "replicate", "circular", "partial", "symmetric", "distribution")
 
 
 def test_resnet50_has_exactly_17_converted_convs():

@@ -20,23 +20,41 @@ def train_cmd(run_dir: Path, data_root: Path, *overrides: str, folder: bool = Fa
     if folder:
         data = ["data=folder", f"data.root={data_root}", "data.image_size=32", "data.resize_size=36"]
     else:
-        data = ["data=synthetic", f"data.root={data_root}", "data.synthetic.train_per_class=48",
-                "data.synthetic.val_per_class=15", "data.synthetic.num_classes=3"]
+        data = [
+            "data=synthetic",
+            f"data.root={data_root}",
+            "data.synthetic.train_per_class=48",
+            "data.synthetic.val_per_class=15",
+            "data.synthetic.num_classes=3",
+        ]
     return [
-        sys.executable, str(REPO / "train.py"), f"hydra.run.dir={run_dir}", *data,
-        "trainer.epochs=2", "trainer.batch_size=16", "trainer.log_every=1",
+        sys.executable,
+        str(REPO / "train.py"),
+        f"hydra.run.dir={run_dir}",
+        *data,
+        "trainer.epochs=2",
+        "trainer.batch_size=16",
+        "trainer.log_every=1",
         *overrides,
     ]
 
 
-def env() -> dict[str, str]:
+def env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a training subprocess: unbuffered, 1 thread per process (2-core machine)."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+        "HYDRA_FULL_ERROR": "0",
+        **(extra or {}),
+    }
 
 
-def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run to the end and capture the output."""
-    return subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout)
+def run(
+    cmd: list[str], timeout: float = 300, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run to the end and capture the output (``extra_env``: variables to add, e.g. PYTHONPATH)."""
+    return subprocess.run(cmd, cwd=REPO, env=env(extra_env), capture_output=True, text=True, timeout=timeout)
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen:

@@ -52,6 +52,7 @@ from padlib.engine.preemption import PreemptionHandler
 from padlib.engine.progress import Progress
 from padlib.errors import PadlibError
 from padlib.models import build_model
+from padlib.padding import get_padding
 from padlib.provenance import provenance
 from padlib.rundir import RunDir
 
@@ -98,6 +99,8 @@ class Trainer:
         self.cfg, self.dist, self.device = cfg, dist, device
         self.tcfg = tcfg or read_trainer_config(cfg["trainer"])
         self.run = RunDir(cfg["run_dir"])
+        # Resolved first: an unknown or unimportable mode is an error before any data is read.
+        self.padding = get_padding(dict(cfg["padding"]))
         self.preemption = PreemptionHandler()
 
     # --- set-up ----------------------------------------------------------------------------
@@ -126,7 +129,7 @@ class Trainer:
             self.data.train, per_rank_batch, workers, int(cfg["seed"]), self.dist, pin
         )
         self.val_loader = make_val_loader(self.data.val, per_rank_batch, workers, self.dist, pin)
-        model = build_model(cfg["model"]["name"], self.data.num_classes, cfg["padding"]["mode"],
+        model = build_model(cfg["model"]["name"], self.data.num_classes, self.padding,
                             cfg["model"].get("source", "auto"), cfg["model"].get("kwargs"))
         # every rank starts from the same weights (above), then draws its own dropout masks
         seed_rank(int(cfg["seed"]), self.dist)
@@ -153,7 +156,8 @@ class Trainer:
         """The checkpoint: ``rngs`` holds every rank's RNG states, in rank order."""
         return {
             "arch": self.cfg["model"]["name"],
-            "padding": self.cfg["padding"]["mode"],
+            "padding": self.padding.label,
+            "padding_spec": self.padding.spec(),
             "precision": precision_name(self.amp_dtype),  # what evaluate.py eval re-evaluates a lone file at
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -263,7 +267,8 @@ class Trainer:
             return
         self.run.write_info({
             "arch": cfg["model"]["name"],
-            "padding": cfg["padding"]["mode"],
+            "padding": self.padding.label,
+            "padding_spec": self.padding.spec(),
             "seed": int(cfg["seed"]),
             "dataset": self.data.name,
             "num_classes": self.data.num_classes,

@@ -1,35 +1,35 @@
 """Switch every padded conv of a model to one padding mode, in place, keeping its parameters.
 
 Only convolutions change, as in the paper; pools keep their own padding (max-pool pads with -inf,
-avg-pool per ``count_include_pad``).
+avg-pool per ``count_include_pad``). The mode rebuilds each conv (``PaddingMode.convert``), so padlib's
+modes and a user's are converted alike.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from torch import nn
 
 from padlib.errors import PadlibError
 from padlib.padding.geometry import could_pad, is_tf_same
+from padlib.padding.mode import PaddingMode, get_padding
 from padlib.padding.padded_conv import PaddedConv2d
 from padlib.padding.partial_conv import PartialConv2d
 
-PADDING_MODES = ("zero", "reflect", "replicate", "circular", "partial")
-
-# nn.Conv2d's padding_mode for each padlib mode that F.pad implements.
-_TORCH_MODE = {"zero": "zeros", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+PaddingSpec = str | Mapping[str, Any] | PaddingMode
 
 
-def check_mode(mode: str) -> None:
-    """Raise a PadlibError naming the valid modes unless ``mode`` is one of them."""
-    if mode not in PADDING_MODES:
-        raise PadlibError(f"padding mode {mode!r} is unknown; use one of {', '.join(PADDING_MODES)}")
+def check_mode(mode: PaddingSpec) -> PaddingMode:
+    """The mode ``mode`` names, or a PadlibError naming the registered modes."""
+    return get_padding(mode)
 
 
 def layer_mode(conv: nn.Conv2d) -> str:
-    """The padlib mode a padded conv runs in ('zero', 'reflect', ..., 'partial')."""
-    if isinstance(conv, PartialConv2d):
-        return "partial"
-    return {torch_mode: mode for mode, torch_mode in _TORCH_MODE.items()}[conv.padding_mode]
+    """The label of the padding mode a padded conv runs in ('zero', 'reflect', ..., 'partial')."""
+    mode = getattr(conv, "mode", None)
+    return mode.label if isinstance(mode, PaddingMode) else "zero"
 
 
 def converted_convs(model: nn.Module) -> list[str]:
@@ -43,22 +43,21 @@ def converted_convs(model: nn.Module) -> list[str]:
 _OWN_TYPES = (nn.Conv2d, PartialConv2d, PaddedConv2d)
 
 
-def _target(mode: str, tf_same: bool) -> tuple[type[nn.Conv2d], str]:
-    """The class and padding_mode that implement ``mode``."""
-    if mode == "partial":
-        return PartialConv2d, "zeros"
-    if mode == "zero" and not tf_same:
-        return nn.Conv2d, "zeros"
-    return PaddedConv2d, _TORCH_MODE[mode]
+def _same_mode(conv: nn.Conv2d, mode: PaddingMode) -> bool:
+    """Whether ``conv`` already pads in ``mode`` (a stock conv pads zeros)."""
+    current = getattr(conv, "mode", None)
+    if current is None:
+        return type(conv) is nn.Conv2d and mode.name == "zero"
+    return current == mode
 
 
-def _convert_conv(conv: nn.Conv2d, mode: str, name: str) -> nn.Conv2d:
+def _convert_conv(conv: nn.Conv2d, mode: PaddingMode, name: str) -> nn.Conv2d:
     """``conv`` itself where it already runs ``mode`` or never pads, else a new conv sharing its parameters."""
     own = type(conv) in _OWN_TYPES
     timm_tf_same = not own and is_tf_same(conv)
     if not own and not timm_tf_same:
         # timm's StdConv2dSame pads dynamically with padding=0 and says so in `same_pad`.
-        if mode != "zero" and (could_pad(conv) or getattr(conv, "same_pad", False)):
+        if mode.name != "zero" and (could_pad(conv) or getattr(conv, "same_pad", False)):
             raise PadlibError(
                 f"layer {name!r} is a {type(conv).__name__}, a Conv2d subclass padlib cannot re-pad; "
                 "only nn.Conv2d and timm's Conv2dSame are supported, so use padding 'zero' for this model"
@@ -66,37 +65,18 @@ def _convert_conv(conv: nn.Conv2d, mode: str, name: str) -> nn.Conv2d:
         return conv
     if not could_pad(conv):
         return conv
-    tf_same = is_tf_same(conv)
-    cls, padding_mode = _target(mode, tf_same)
-    if (type(conv) is cls and conv.padding_mode == padding_mode) or (mode == "zero" and timm_tf_same):
+    if _same_mode(conv, mode) or (mode.name == "zero" and timm_tf_same):
         return conv
-    extra = {"tf_same": True} if tf_same else {}
-    # Built on the meta device so no weights are allocated; the original Parameters are then shared,
-    # which keeps optimizers holding them valid.
-    new = cls(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=0 if tf_same else conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
-        bias=conv.bias is not None,
-        padding_mode=padding_mode,
-        device="meta",
-        **extra,
-    )
-    new.weight = conv.weight
-    new.bias = conv.bias
-    return new.train(conv.training)
+    return mode.convert(conv, is_tf_same(conv))
 
 
-def convert_padding(model: nn.Module, mode: str) -> nn.Module:
+def convert_padding(model: nn.Module, mode: PaddingSpec) -> nn.Module:
     """Put every padded ``nn.Conv2d`` of ``model`` in padding ``mode``, in place; returns ``model``.
 
-    Unpadded convs stay the same objects; a root module that is itself a conv is returned converted.
+    ``mode`` is a registered name ('partial'), a mode object, or a spec with ``mode``/``_target_``
+    and parameters. Unpadded convs stay the same objects; a root conv is returned converted.
     """
-    check_mode(mode)
+    mode = get_padding(mode)
     if isinstance(model, nn.Conv2d):
         return _convert_conv(model, mode, "")
     # Every replacement is built before any is installed, so an unsupported layer changes nothing;

@@ -21,29 +21,40 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from padlib.padding.geometry import layer_pads, output_size, pair
-from padlib.padding.index_pad import axis_mode, source_pixel
+from padlib.padding.index_pad import axis_source_map
+from padlib.padding.mode import AxisRatio, PixelSource
 
 
 def axis_fold(
-    mode: str, size: int, before: int, after: int, kernel: int, stride: int, dilation: int
+    mode: PixelSource | AxisRatio,
+    size: int,
+    before: int,
+    after: int,
+    kernel: int,
+    stride: int,
+    dilation: int,
 ) -> list[list[list[float]]]:
     """``fold[i][u][j]``: how much of tap ``u`` of output ``i`` lands on input pixel ``j`` of one axis.
 
-    ``mode`` is an ``nn.Conv2d`` padding_mode or 'partial'. An axis too small for ``mode`` is
-    replicated instead, as ``pad_input`` does.
+    An axis too small for an index mode is replicated instead, as ``pad_input`` does.
     """
-    index_mode = "zeros" if mode == "partial" else axis_mode(mode, size, before, after)
+    reweight = hasattr(mode, "axis_ratio")
+    # A re-weighting mode convolves the zero-padded map: taps outside read nothing.
+    source = (
+        (lambda i, n: i if 0 <= i < n else None) if reweight else axis_source_map(mode, size, before, after)
+    )
     n_out = (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
     fold = [[[0.0] * size for _ in range(kernel)] for _ in range(n_out)]
     for i in range(n_out):
         for u in range(kernel):
-            j = source_pixel(index_mode, i * stride + u * dilation - before, size)
+            j = source(i * stride + u * dilation - before, size)
             if j is not None:
                 fold[i][u][j] += 1.0
-        if mode == "partial":
-            # This axis's factor of r = (kh * kw) / (taps inside); 0 where none is inside.
-            inside = sum(map(sum, fold[i]))
-            fold[i] = [[w * kernel / inside if inside else 0.0 for w in tap] for tap in fold[i]]
+        if reweight:
+            # This axis's factor of r; 0 where no tap is inside.
+            inside = int(sum(map(sum, fold[i])))
+            ratio = mode.axis_ratio(inside, kernel) if inside else 0.0
+            fold[i] = [[w * ratio for w in tap] for tap in fold[i]]
     return fold
 
 
@@ -63,7 +74,12 @@ def is_tiny(conv: nn.Conv2d, height: int, width: int) -> bool:
 
 
 def conv_fold(
-    conv: nn.Conv2d, mode: str, height: int, width: int, device: torch.device, dtype: torch.dtype
+    conv: nn.Conv2d,
+    mode: PixelSource | AxisRatio,
+    height: int,
+    width: int,
+    device: torch.device,
+    dtype: torch.dtype,
 ) -> Fold:
     """The :class:`Fold` of ``conv`` in ``mode`` on a ``height`` x ``width`` input."""
     left, right, top, bottom = layer_pads(conv, height, width)
@@ -73,7 +89,7 @@ def conv_fold(
     # Separable: tap (u, v) of output (i, j) lands on pixel (a, b) with weight rows[i,u,a] * cols[j,v,b].
     matrix = torch.einsum("iua,jvb->uvijab", rows, cols).reshape(kh * kw, -1)
     mask = None
-    if mode == "partial":
+    if hasattr(mode, "axis_ratio"):
         inside = torch.outer(rows.sum((1, 2)) > 0, cols.sum((1, 2)) > 0).flatten()
         mask = inside.to(device, dtype)
     out_size = output_size(height, top, bottom, kh, sh, dh), output_size(width, left, right, kw, sw, dw)
@@ -111,7 +127,9 @@ def folded_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, fold: Fold
 FoldCache = dict[tuple[int, int, torch.device, torch.dtype], Fold]
 
 
-def tiny_map_forward(conv: nn.Conv2d, input: Tensor, mode: str, cache: FoldCache) -> Tensor:
+def tiny_map_forward(
+    conv: nn.Conv2d, input: Tensor, mode: PixelSource | AxisRatio, cache: FoldCache
+) -> Tensor:
     """``conv`` padded in ``mode`` on a map :func:`is_tiny` says is tiny; folds cached per size in eager."""
     height, width = input.shape[-2:]
     device, dtype = conv.weight.device, conv.weight.dtype

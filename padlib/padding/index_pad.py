@@ -1,15 +1,17 @@
-"""Padding that copies pixels from inside the map (reflect, replicate, circular), as cheap as zero padding.
+"""Padding that copies pixels from inside the map (reflect, replicate, circular, symmetric), in one pass.
 
-Each such mode is a per-axis *source map*: padded position i copies input pixel ``source_pixel(i)``.
-``index_pad`` writes the padded map in one pass (the interior once, then each border strip gathered),
-and its backward is one copy of the interior's gradient plus each border strip's gradient added onto
-its source pixels. ``F.pad``'s own kernels take 2x (reflect, replicate) to 6x (circular) the time of a
-zero pad on CPU (forward + backward, measured on 8x64x56x56), which a conv on a small map feels.
+Such a mode (an ``IndexPadding``) is a per-axis *source map*: padded position i copies input pixel
+``mode.source(i, size)``. ``pad_input`` writes the padded map in one pass (the interior once, then each
+border strip gathered), and its backward is one copy of the interior's gradient plus each border
+strip's gradient added onto its source pixels. ``F.pad``'s own kernels take 2x (reflect, replicate) to
+6x (circular) the time of a zero pad on CPU (forward + backward, measured on 8x64x56x56), and have no
+symmetric mode at all.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,59 +19,55 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from padlib.padding.geometry import Pads
+from padlib.padding.mode import PixelSource, get_padding
 
-# F.pad's name for each nn.Conv2d padding_mode.
-_F_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
-
-
-def fits(mode: str, pad: int, size: int) -> bool:
-    """Whether ``mode`` can pad ``pad`` pixels onto an axis of ``size``: reflect needs more, circular as many."""
-    if mode == "reflect":
-        return pad < size
-    if mode == "circular":
-        return pad <= size
-    return True
+Sources = tuple[tuple[int, ...], tuple[int, ...]]
 
 
-def source_pixel(mode: str, i: int, size: int) -> int | None:
-    """The input pixel that position ``i`` of a padded axis copies (``i`` < 0 or >= ``size`` is padding)."""
-    if 0 <= i < size:
-        return i
-    if mode == "zeros":
+def replicate_source(i: int, size: int) -> int:
+    """The edge pixel nearest padded position ``i``: replication, every mode's fallback on a tiny axis."""
+    return min(max(i, 0), size - 1)
+
+
+def axis_source_map(
+    mode: PixelSource, size: int, before: int, after: int
+) -> Callable[[int, int], int | None]:
+    """``mode``'s source map on one axis, or replication's where the axis is too small for ``mode``."""
+    return mode.source if mode.fits(max(before, after), size) else replicate_source
+
+
+def axis_sources(mode: PixelSource, size: int, before: int, after: int) -> Sources | None:
+    """The input pixels the ``before`` and the ``after`` padding of one axis copy; None: it pads zeros."""
+    source = axis_source_map(mode, size, before, after)
+    head = tuple(source(i, size) for i in range(-before, 0))
+    tail = tuple(source(i, size) for i in range(size, size + after))
+    copied = [j for j in head + tail if j is not None]
+    if not copied:
         return None
-    if mode == "replicate":
-        return min(max(i, 0), size - 1)
-    if mode == "reflect":
-        return -i if i < 0 else 2 * (size - 1) - i
-    if mode == "circular":
-        return i % size
-    raise ValueError(f"unknown padding_mode {mode!r}")
+    if len(copied) < len(head) + len(tail) or not all(0 <= j < size for j in copied):
+        raise ValueError(
+            f"{type(mode).__name__}.source must give a pixel in [0, {size}) for every padded position, "
+            "or None for all of them (zeros)"
+        )
+    return head, tail  # type: ignore[return-value]
 
 
-def axis_mode(mode: str, size: int, before: int, after: int) -> str:
-    """``mode``, or 'replicate' where the axis is too small for it (reflection needs pad < size)."""
-    return mode if fits(mode, max(before, after), size) else "replicate"
+def pad_input(input: Tensor, pads: Pads, mode: PixelSource | str) -> Tensor:
+    """``input`` padded by ``pads`` (left, right, top, bottom) by copying ``mode``'s source pixels.
 
-
-def axis_sources(mode: str, size: int, before: int, after: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The input pixels the ``before`` and the ``after`` padding of one axis copy, in order."""
-    mode = axis_mode(mode, size, before, after)
-    head = tuple(source_pixel(mode, i, size) for i in range(-before, 0))
-    tail = tuple(source_pixel(mode, i, size) for i in range(size, size + after))
-    return head, tail  # type: ignore[return-value]  # never None: zeros is not an index mode
-
-
-def pad_input(input: Tensor, pads: Pads, mode: str) -> Tensor:
-    """``F.pad`` of ``input`` by ``pads`` (left, right, top, bottom) in ``padding_mode`` ``mode``.
-
-    An axis too small for the mode is replicated instead; eager autograd runs the one-pass ``index_pad``.
+    ``mode`` may be named as ``nn.Conv2d``'s padding_mode is ('zeros', 'reflect', ...). An axis too
+    small for the mode is replicated instead; eager autograd runs the one-pass ``_IndexPad``.
     """
-    if mode == "zeros":
-        return F.pad(input, pads)
+    if isinstance(mode, str):
+        mode = get_padding("zero" if mode == "zeros" else mode)  # type: ignore[assignment]
     height, width = input.shape[-2:]
     left, right, top, bottom = pads
     rows = axis_sources(mode, height, top, bottom)
     cols = axis_sources(mode, width, left, right)
+    if rows is None or cols is None:
+        if rows is not None or cols is not None:
+            raise ValueError(f"{type(mode).__name__} pads zeros on one axis and copies pixels on the other")
+        return F.pad(input, pads)
     if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
         # Plain differentiable ops: what dynamo and torch.func can trace.
         return _gather_pad(_gather_pad(input, rows, -2), cols, -1)

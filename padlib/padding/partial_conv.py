@@ -15,6 +15,7 @@ autograd Function: one fused elementwise op once compiled.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from torch import Tensor, nn
 
 from padlib.padding.folded_conv import FoldCache, is_tiny, tiny_map_forward
 from padlib.padding.geometry import layer_pads, pair
+from padlib.padding.mode import PaddingMode, get_padding
+from padlib.padding.padded_conv import conv_like
 
 
 def axis_taps(size: int, kernel: int, stride: int, dilation: int, before: int, after: int) -> list[int]:
@@ -46,27 +49,30 @@ def _full_run(taps: list[int], kernel: int) -> tuple[int, int]:
 
 
 def ratio_maps(
-    conv: nn.Conv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
+    conv: PartialConv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[Tensor, Tensor] | None:
     """``(r, inside - r)`` as ``(Ho, Wo)`` maps for a ``height`` x ``width`` input; None where r is all 1."""
-    return _maps(*_layer_taps(conv, height, width), pair(conv.kernel_size), device, dtype)
+    return _maps(*_layer_taps(conv, height, width), pair(conv.kernel_size), device, dtype, conv.mode)
 
 
 def _maps(
-    rows: list[int], cols: list[int], kernel: tuple[int, int], device: torch.device, dtype: torch.dtype
+    rows: list[int],
+    cols: list[int],
+    kernel: tuple[int, int],
+    device: torch.device,
+    dtype: torch.dtype,
+    mode: ReweightOutput,
 ) -> tuple[Tensor, Tensor] | None:
     """``ratio_maps`` from the per-row and per-column tap counts."""
     kh, kw = kernel
     if all(t == kh for t in rows) and all(t == kw for t in cols):
         return None
-    # Counted in fp32 (exact for any kernel) and cast once to the activation dtype.
-    counts = torch.outer(
-        torch.tensor(rows, dtype=torch.float32, device=device),
-        torch.tensor(cols, dtype=torch.float32, device=device),
-    )
-    ratio = torch.where(counts > 0, kh * kw / counts.clamp(min=1), 0.0)
-    share = (counts > 0).float() - ratio
-    return ratio.to(dtype), share.to(dtype)
+    # r factorises: one factor per row and per column, multiplied in float64 and cast once.
+    row_ratio = torch.tensor([mode.axis_ratio(t, kh) if t else 0.0 for t in rows], dtype=torch.float64)
+    col_ratio = torch.tensor([mode.axis_ratio(t, kw) if t else 0.0 for t in cols], dtype=torch.float64)
+    inside = torch.outer(torch.tensor(rows) > 0, torch.tensor(cols) > 0).double()
+    ratio = torch.outer(row_ratio, col_ratio)
+    return ratio.to(device, dtype), (inside - ratio).to(device, dtype)
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,12 @@ def border_strips(
 
 
 def border_scaling(
-    conv: nn.Conv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
+    conv: PartialConv2d, height: int, width: int, device: torch.device, dtype: torch.dtype
 ) -> BorderScaling | None:
     """The paper's ratio r for a ``height`` x ``width`` input and its border strips; None where r is all 1."""
     rows, cols = _layer_taps(conv, height, width)
     kernel = pair(conv.kernel_size)
-    maps = _maps(rows, cols, kernel, device, dtype)
+    maps = _maps(rows, cols, kernel, device, dtype, conv.mode)
     if maps is None:
         return None
     ratio, share = maps
@@ -179,7 +185,9 @@ class PartialConv2d(nn.Conv2d):
     the input size, extra pixel after) instead of by ``padding``.
     """
 
-    def __init__(self, *args: Any, tf_same: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, tf_same: bool = False, mode: ReweightOutput | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         if self.padding_mode != "zeros":
             raise ValueError(
@@ -188,6 +196,7 @@ class PartialConv2d(nn.Conv2d):
         if tf_same and self.padding != (0, 0):
             raise ValueError("PartialConv2d(tf_same=True) computes its padding; pass padding=0")
         self.tf_same = tf_same
+        self.mode = mode if mode is not None else get_padding("partial")
         self._scaling_cache: dict[tuple[int, int, torch.device, torch.dtype], BorderScaling | None] = {}
         self._fold_cache: FoldCache = {}
 
@@ -195,8 +204,14 @@ class PartialConv2d(nn.Conv2d):
         # The caches are derived data: deepcopy and pickle start without them.
         return {**self.__dict__, "_scaling_cache": {}, "_fold_cache": {}}
 
+    @classmethod
+    def like(cls, conv: nn.Conv2d, tf_same: bool, mode: ReweightOutput) -> PartialConv2d:
+        """A ``PartialConv2d`` re-weighting by ``mode`` and sharing ``conv``'s parameters."""
+        return conv_like(cls, conv, tf_same, mode=mode)
+
     def extra_repr(self) -> str:
-        return super().extra_repr() + (", tf_same=True" if self.tf_same else "")
+        named = "" if self.mode.label == "partial" else f", mode={self.mode.label}"
+        return super().extra_repr() + named + (", tf_same=True" if self.tf_same else "")
 
     def scaling(
         self, height: int, width: int, device: torch.device, dtype: torch.dtype
@@ -211,7 +226,7 @@ class PartialConv2d(nn.Conv2d):
         height, width = input.shape[-2:]
         if is_tiny(self, height, width):
             # Every window covers the map: r folds into the kernels of one matrix product.
-            return tiny_map_forward(self, input, "partial", self._fold_cache)
+            return tiny_map_forward(self, input, self.mode, self._fold_cache)
         if self.tf_same:
             input, padding = F.pad(input, layer_pads(self, height, width)), 0
         else:
@@ -231,3 +246,21 @@ class PartialConv2d(nn.Conv2d):
         # Out of place on the whole map: what dynamo and torch.func can trace, one fused op compiled.
         ratio, share = maps
         return out * ratio if bias is None else out * ratio + bias.view(-1, 1, 1) * share
+
+
+@dataclasses.dataclass(frozen=True)
+class ReweightOutput(PaddingMode):
+    """Family 2: convolve with zero padding, then ``out * r + bias`` (0 where no tap is inside).
+
+    ``r`` is the product of ``axis_ratio(taps inside, kernel)`` over rows and columns, and must be 1
+    where every tap is inside: only the border is re-weighted, and on maps no larger than the kernel
+    ``r`` folds into the kernel.
+    """
+
+    def axis_ratio(self, inside: int, kernel: int) -> float:
+        """This axis's factor of ``r`` for an output whose window has ``inside`` of ``kernel`` taps in the image."""
+        raise NotImplementedError
+
+    def convert(self, conv: nn.Conv2d, tf_same: bool) -> nn.Conv2d:
+        """A ``PartialConv2d`` re-weighting by this mode's ratio."""
+        return PartialConv2d.like(conv, tf_same=tf_same, mode=self)

@@ -26,12 +26,12 @@ from padlib.rundir import RunDir, find_runs
 
 # The paper's order (VGGs, then ResNets by depth), so our tables read like its tables.
 FAMILY_ORDER = ("vgg", "resnet")
-PADDING_ORDER = ("zero", "partial", "reflect", "replicate", "circular")
+PADDING_ORDER = ("zero", "partial", "reflect", "replicate", "circular", "symmetric", "distribution")
 REFERENCE_PADDING = "zero"
 
 # Config keys that do not split a group: those that do not change results (RUNTIME_KEYS, also what the
 # trainer lets a resume change) and what a table row pools over (seed) or shows as a column.
-IGNORED_SETTINGS = frozenset({*RUNTIME_KEYS, "seed", "padding.mode", "model.name"})
+IGNORED_SETTINGS = frozenset({*RUNTIME_KEYS, "seed", "model.name"})
 # trainer.amp is compared as the precision it resolved to ("auto" is bf16 on CUDA, fp32 on CPU)
 PRECISION_SETTING, AMP_SETTING, WORLD_SIZE_SETTING = "precision", "trainer.amp", "world_size"
 PRECISIONS = tuple(PRECISION_DTYPES)
@@ -85,7 +85,9 @@ class Run:
 
     def settings(self) -> dict[str, str]:
         """The settings that change results, flattened (``trainer.optim.lr``) and shown as text."""
-        flat = {k: v for k, v in flatten(self.config).items() if k not in IGNORED_SETTINGS and k != AMP_SETTING}
+        # The padding's own parameters are in its label (the padding column), not a setting.
+        flat = {k: v for k, v in flatten(self.config).items()
+                if k not in IGNORED_SETTINGS and k != AMP_SETTING and not k.startswith("padding.")}
         flat[PRECISION_SETTING] = self.precision
         flat[WORLD_SIZE_SETTING] = self.info.get("world_size")
         return {k: v if isinstance(v, str) else json.dumps(_as_numbers(v)) for k, v in flat.items()}

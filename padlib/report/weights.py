@@ -70,15 +70,13 @@ class EvalOptions(ValOptions):
 
 
 def test_paddings(requested: list[str] | None, trained: list[str]) -> list[str]:
-    """The paddings to test with: ``requested``, or the paper's four plus any training padding."""
-    from padlib.padding import PADDING_MODES
+    """The labels of the paddings to test with: ``requested`` (names, labels or import paths of modes), or
+    the paper's four plus any training padding."""
+    from padlib.padding import get_padding
 
     paddings = list(requested) if requested else [*DEFAULT_TEST_PADDINGS, *(p for p in trained
                                                                             if p not in DEFAULT_TEST_PADDINGS)]
-    unknown = [p for p in paddings if p not in PADDING_MODES]
-    if unknown:
-        raise PadlibError(f"unknown padding(s) {', '.join(unknown)}; use {', '.join(PADDING_MODES)}")
-    return list(dict.fromkeys(paddings))
+    return list(dict.fromkeys(get_padding(p).label for p in paddings))
 
 
 def eval_precision(weights: Weights, amp: str, device: torch.device) -> tuple[str, bool]:
@@ -144,7 +142,7 @@ class ValSets:
 
 
 def load_model(weights: Weights, ckpt: Mapping[str, Any], padding: str, num_classes: int) -> nn.Module:
-    """``weights``' architecture in ``padding`` mode with the checkpoint's weights, in eval mode."""
+    """``weights``' architecture in ``padding`` mode (a mode's label) with the checkpoint's weights, in eval mode."""
     from padlib.checkpoint import load_weights
     from padlib.models import build_model
 
@@ -154,13 +152,20 @@ def load_model(weights: Weights, ckpt: Mapping[str, Any], padding: str, num_clas
     return model.eval()
 
 
+def run_padding(run: Run) -> str:
+    """The label of ``run``'s padding, its mode made known (a user's mode imported) so the label rebuilds it."""
+    from padlib.padding import get_padding
+
+    return get_padding(run.info.get("padding_spec") or run.padding).label
+
+
 def weights_of_run(run: Run) -> Weights:
     """The best-checkpoint ``Weights`` of a sweep run."""
     cfg = run.config
     if not isinstance(cfg.get("data"), Mapping):
         raise PadlibError(f"{run.rundir.info_path}: no config.data; cannot rebuild the run's val set")
     model_cfg = cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}
-    return Weights(run.name, run.arch, run.padding, run.seed, run.rundir.best_checkpoint, cfg["data"],
+    return Weights(run.name, run.arch, run_padding(run), run.seed, run.rundir.best_checkpoint, cfg["data"],
                    run.info.get("num_classes"), str(model_cfg.get("source", "auto")), run.precision, run.label,
                    model_cfg.get("kwargs"))
 
@@ -185,7 +190,7 @@ class RunModels:
         w = weights_of_run(run)
         ckpt = load_checkpoint(w.checkpoint)  # first: a missing file should not cost building the val set
         bundle = self.bundle(run)
-        return bundle, load_model(w, ckpt, run.padding, bundle.num_classes)
+        return bundle, load_model(w, ckpt, w.train_padding, bundle.num_classes)
 
 
 # --- single files: ours, torchvision's, or the paper authors' released checkpoints ---
@@ -210,7 +215,10 @@ def weights_of_file(path: Path, ckpt: dict[str, Any], arch: str | None, train_pa
     notes = []
     file_arch, file_padding = split_paper_arch(ckpt["arch"]) if isinstance(ckpt.get("arch"), str) else (None, None)
     if file_padding is None and isinstance(ckpt.get("padding"), str):
-        file_padding = ckpt["padding"]
+        from padlib.padding import get_padding
+
+        # The recorded spec imports a user's mode by its path, so its label rebuilds it.
+        file_padding = get_padding(ckpt.get("padding_spec") or ckpt["padding"]).label
     if arch:
         arch, named_padding = split_paper_arch(arch)
         file_padding = named_padding or file_padding
