@@ -244,3 +244,65 @@ def test_forward_mode_and_double_backward(mode, size):
     _, want = torch.func.jvp(reference, (x,), (tangent,))
     torch.testing.assert_close(got, want)
     assert torch.autograd.gradgradcheck(lambda t: F.silu(conv(t)), (x,))
+
+
+# Review of the fast paths (issue 12): each of these failed before its fix.
+
+
+@pytest.mark.parametrize("mode", ["reflect", "partial"])
+@pytest.mark.parametrize("size", [(1, 1), (6, 6)])
+def test_a_first_call_under_inference_mode_does_not_poison_training(mode, size):
+    """Evaluation under torch.inference_mode first (caches built then) must not break later training:
+    first- and second-order gradients still work."""
+    conv = convert_padding(nn.Conv2d(4, 4, 3, padding=1), mode)
+    x = torch.randn(8, 4, *size)
+    with torch.inference_mode():
+        conv(x)
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.silu(conv(x)).sum(), x, create_graph=True)
+    grad.sum().backward()
+    assert conv.weight.grad is not None
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_folded_output_has_nn_conv2d_layout(groups, channels_last):
+    """On tiny maps (the folded product) the output is laid out as nn.Conv2d's would be."""
+    conv = PaddedConv2d(4, 4, 3, padding=1, groups=groups, padding_mode="reflect")
+    plain = nn.Conv2d(4, 4, 3, padding=1, groups=groups)
+    x = torch.randn(64, 4, 2, 2)
+    x = x.to(memory_format=torch.channels_last) if channels_last else x
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        assert conv(x).is_contiguous(memory_format=fmt) == plain(x).is_contiguous(memory_format=fmt)
+    if not channels_last:
+        conv(x).view(64, -1)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "partial"])
+def test_meta_device_on_tiny_maps(mode):
+    conv = convert_padding(nn.Conv2d(3, 4, 3, padding=1, device="meta"), mode)
+    assert conv(torch.empty(64, 3, 2, 2, device="meta")).shape == (64, 4, 2, 2)
+
+
+def test_compiled_with_dynamic_shapes_makes_one_graph_for_many_sizes():
+    """Under torch.compile a torch-known mode pads with F.pad: sizes stay symbolic, no graph per size."""
+    from torch._dynamo.testing import CompileCounter
+
+    torch.compiler.reset()
+    counter = CompileCounter()
+    conv = PaddedConv2d(2, 2, 3, padding=1, padding_mode="reflect")
+    compiled = torch.compile(conv, backend=counter, dynamic=True)
+    for size in range(8, 16):
+        x = torch.randn(2, 2, size, size + 1)
+        torch.testing.assert_close(compiled(x), conv(x))
+    assert counter.frame_count == 1
+
+
+@pytest.mark.parametrize("mode", ["reflect", "circular"])
+def test_jit_trace_and_save(mode, tmp_path):
+    """torch.jit.trace (and so TorchScript export) sees F.pad, not padlib's autograd Function."""
+    conv = PaddedConv2d(2, 2, 3, padding=1, padding_mode=mode)
+    x = torch.randn(1, 2, 7, 7)
+    traced = torch.jit.trace(conv, x)
+    torch.jit.save(traced, tmp_path / "conv.pt")
+    torch.testing.assert_close(torch.jit.load(tmp_path / "conv.pt")(x), conv(x))

@@ -19,6 +19,8 @@ from padlib.padding.partial_conv import ReweightOutput
 class Zero(IndexPadding):
     """Zeros: the stock ``nn.Conv2d``, untouched (a TF-'same' conv pads dynamically instead)."""
 
+    f_pad_mode = "constant"
+
     def source(self, i: int, size: int) -> int | None:
         return i if 0 <= i < size else None
 
@@ -30,6 +32,8 @@ class Zero(IndexPadding):
 @dataclasses.dataclass(frozen=True)
 class Reflect(IndexPadding):
     """Mirror without repeating the edge (``F.pad`` 'reflect', numpy 'reflect'): ``c b | a b c | b a``."""
+
+    f_pad_mode = "reflect"
 
     def source(self, i: int, size: int) -> int | None:
         return -i if i < 0 else 2 * (size - 1) - i if i >= size else i
@@ -43,6 +47,8 @@ class Reflect(IndexPadding):
 class Replicate(IndexPadding):
     """Repeat the edge pixel: ``a a | a b c | c c``."""
 
+    f_pad_mode = "replicate"
+
     def source(self, i: int, size: int) -> int | None:
         return replicate_source(i, size)
 
@@ -51,6 +57,8 @@ class Replicate(IndexPadding):
 @dataclasses.dataclass(frozen=True)
 class Circular(IndexPadding):
     """Wrap around (a torus): ``b c | a b c | a b``."""
+
+    f_pad_mode = "circular"
 
     def source(self, i: int, size: int) -> int | None:
         return i % size

@@ -14,6 +14,7 @@ On larger maps the layers pad (``index_pad``) or rescale (partial) instead: ther
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import torch
@@ -66,11 +67,14 @@ class Fold(NamedTuple):
     out_size: tuple[int, int]
 
 
-def is_tiny(conv: nn.Conv2d, height: int, width: int) -> bool:
-    """Whether a ``height`` x ``width`` map is small enough for the folded product to beat the conv."""
+def is_tiny(conv: nn.Conv2d, input: Tensor) -> bool:
+    """Whether ``input``'s map is small enough for the folded product to beat padding and convolving."""
     kh, kw = pair(conv.kernel_size)
-    # Per output, the product reads every pixel and the padded conv every tap.
-    return height * width <= kh * kw
+    pixels, taps = input.shape[-1] * input.shape[-2], kh * kw
+    batch = input.shape[0] if input.dim() == 4 else 1
+    # Per output the product reads every pixel where the padded conv reads every tap, and folding the
+    # kernels costs about pixels / batch of the conv: together they must stay under the conv's work.
+    return pixels / taps + pixels / batch < 1
 
 
 def conv_fold(
@@ -103,8 +107,14 @@ def folded_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, fold: Fold
     out_channels, in_per_group, kh, kw = weight.shape
     height, width = input.shape[-2:]
     per_group = out_channels // groups
-    # The fold is a sum of weights: kept in the weights' dtype, not autocast's.
-    with torch.autocast(input.device.type, enabled=False):
+    # The fold is a sum of weights: kept in the weights' dtype, not autocast's (where autocast exists).
+    device_type = input.device.type
+    no_autocast = (
+        torch.autocast(device_type, enabled=False)
+        if torch.amp.is_autocast_available(device_type)
+        else contextlib.nullcontext()
+    )
+    with no_autocast:
         folded = weight.reshape(-1, kh * kw) @ fold.matrix
     # (group, out, in, position, h, w) -> one conv whose output channels are (group, position, out).
     folded = folded.view(groups, per_group, in_per_group, positions, height, width).permute(0, 3, 1, 2, 4, 5)
@@ -121,7 +131,16 @@ def folded_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, fold: Fold
     else:
         out = F.conv2d(input, folded, bias, groups=groups)
     out = out.reshape(*out.shape[: input.dim() - 3], groups, n_rows, n_cols, per_group).movedim(-1, -3)
-    return out.reshape(*out.shape[:-4], out_channels, n_rows, n_cols)
+    out = out.reshape(*out.shape[:-4], out_channels, n_rows, n_cols)
+    # The layout nn.Conv2d would give: channels_last in, channels_last out; else contiguous.
+    return out.contiguous(
+        memory_format=torch.channels_last if is_channels_last(input) else torch.contiguous_format
+    )
+
+
+def is_channels_last(t: Tensor) -> bool:
+    """Whether ``t`` is a 4-D channels_last tensor (and not also plainly contiguous, as a 1x1 map can be)."""
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
 FoldCache = dict[tuple[int, int, torch.device, torch.dtype], Fold]
@@ -139,6 +158,8 @@ def tiny_map_forward(
     else:
         key = (height, width, device, dtype)
         if key not in cache:
-            cache[key] = conv_fold(conv, mode, height, width, device, dtype)
+            # Not an inference tensor even when first met under inference_mode: autograd uses it later.
+            with torch.inference_mode(False):
+                cache[key] = conv_fold(conv, mode, height, width, device, dtype)
         fold = cache[key]
     return folded_conv2d(input, conv.weight, conv.bias, fold, conv.groups)

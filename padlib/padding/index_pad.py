@@ -62,14 +62,26 @@ def pad_input(input: Tensor, pads: Pads, mode: PixelSource | str) -> Tensor:
         mode = get_padding("zero" if mode == "zeros" else mode)  # type: ignore[assignment]
     height, width = input.shape[-2:]
     left, right, top, bottom = pads
+    traced = (
+        torch.compiler.is_compiling() or torch.jit.is_tracing() or torch._C._are_functorch_transforms_active()
+    )
+    if traced:
+        # F.pad where torch has the mode: dynamo keeps sizes symbolic (no graph per input size), and
+        # jit.trace / ONNX export and torch.func know it.
+        pad_w = mode.f_pad_mode if mode.fits(max(left, right), width) else "replicate"
+        pad_h = mode.f_pad_mode if mode.fits(max(top, bottom), height) else "replicate"
+        if pad_w and pad_h:
+            if pad_w == pad_h:
+                return F.pad(input, pads, mode=pad_w)
+            return F.pad(F.pad(input, (left, right, 0, 0), mode=pad_w), (0, 0, top, bottom), mode=pad_h)
     rows = axis_sources(mode, height, top, bottom)
     cols = axis_sources(mode, width, left, right)
     if rows is None or cols is None:
         if rows is not None or cols is not None:
             raise ValueError(f"{type(mode).__name__} pads zeros on one axis and copies pixels on the other")
         return F.pad(input, pads)
-    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
-        # Plain differentiable ops: what dynamo and torch.func can trace.
+    if traced:
+        # A mode torch has not: plain differentiable ops (one graph per input size under dynamo).
         return _gather_pad(_gather_pad(input, rows, -2), cols, -1)
     return _IndexPad.apply(input, rows, cols)
 
@@ -83,7 +95,9 @@ def _index(sources: tuple[int, ...], like: Tensor) -> Tensor:
 @functools.lru_cache(maxsize=1024)
 def _cached_index(sources: tuple[int, ...], device: torch.device) -> Tensor:
     # A handful of geometries per model: building them at every call cost ~10% of a small map's pad.
-    return torch.tensor(sources, dtype=torch.long, device=device)
+    # Never an inference tensor, even when first built under inference_mode: autograd saves it later.
+    with torch.inference_mode(False):
+        return torch.tensor(sources, dtype=torch.long, device=device)
 
 
 def _gather_pad(input: Tensor, sources: tuple[tuple[int, ...], tuple[int, ...]], dim: int) -> Tensor:

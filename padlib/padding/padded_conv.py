@@ -11,7 +11,7 @@ replication for that call instead of failing.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -86,7 +86,7 @@ class PaddedConv2d(nn.Conv2d):
 
     def forward(self, input: Tensor) -> Tensor:
         height, width = input.shape[-2:]
-        if isinstance(self.mode, IndexPadding) and is_tiny(self, height, width):
+        if isinstance(self.mode, IndexPadding) and is_tiny(self, input):
             return tiny_map_forward(self, input, self.mode, self._fold_cache)
         input = self.mode.pad(input, layer_pads(self, height, width))
         return F.conv2d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
@@ -112,6 +112,8 @@ class IndexPadding(PadThenConvolve):
     padlib pads such a mode in one pass (``index_pad``) and, on maps no larger than the kernel, folds it
     into the kernel (``folded_conv``). An axis that ``fits`` says is too small is replicated instead.
     """
+
+    f_pad_mode: ClassVar[str | None] = None  # F.pad's name for the same padding, where torch has one
 
     def source(self, i: int, size: int) -> int | None:
         """The input pixel that padded position ``i`` copies; None for a zero."""

@@ -219,12 +219,13 @@ class PartialConv2d(nn.Conv2d):
         """The cached border scaling for a ``height`` x ``width`` input."""
         key = (height, width, device, dtype)
         if key not in self._scaling_cache:
-            self._scaling_cache[key] = border_scaling(self, height, width, device, dtype)
+            with torch.inference_mode(False):  # autograd may use it later, outside inference mode
+                self._scaling_cache[key] = border_scaling(self, height, width, device, dtype)
         return self._scaling_cache[key]
 
     def forward(self, input: Tensor) -> Tensor:
         height, width = input.shape[-2:]
-        if is_tiny(self, height, width):
+        if is_tiny(self, input):
             # Every window covers the map: r folds into the kernels of one matrix product.
             return tiny_map_forward(self, input, self.mode, self._fold_cache)
         if self.tf_same:
