@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import padlib.padding.partial_conv as partial_conv
-from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding
+from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding, folded_conv
 
 
 def _pair(v):
@@ -104,9 +104,13 @@ def _check_against_reference(conv, x, pads):
 
 
 @pytest.mark.parametrize("cin,cout,kernel,stride,padding,dilation,groups,bias,size", CONFIGS)
+@pytest.mark.parametrize("fold_cost", [None, 0])
 def test_matches_reference_forward_and_backward(
-    cin, cout, kernel, stride, padding, dilation, groups, bias, size
+    cin, cout, kernel, stride, padding, dilation, groups, bias, size, fold_cost, monkeypatch
 ):
+    """fold_cost 0: maps smaller than the kernel take the folded product even at this small batch."""
+    if fold_cost is not None:
+        monkeypatch.setattr(folded_conv, "FOLD_COST", fold_cost)
     torch.manual_seed(0)
     conv = PartialConv2d(cin, cout, kernel, stride, padding, dilation, groups, bias, dtype=torch.float64)
     if bias:
