@@ -68,7 +68,7 @@ SETTINGS = {
     # `make demo`: resnet18 on Fashion-MNIST at 32 px, batch 128, 10 classes, every core
     "demo": {"archs": ["resnet18"], "size": 32, "batch": 128, "classes": 10, "steps": 30},
     # the paper's models and input size at a batch a CPU can take
-    "paper-cpu": {"archs": ["resnet50"], "size": 224, "batch": 32, "classes": 1000, "steps": 10},
+    "paper-cpu": {"archs": ["resnet50"], "size": 224, "batch": 32, "classes": 1000, "steps": 15},
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -309,3 +310,30 @@ def test_jit_trace_and_save(mode, tmp_path):
     traced = torch.jit.trace(conv, x)
     torch.jit.save(traced, tmp_path / "conv.pt")
     torch.testing.assert_close(torch.jit.load(tmp_path / "conv.pt")(x), conv(x))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "symmetric"])
+@pytest.mark.parametrize("padding", [(0, 1), (2, 0)])
+def test_padding_on_one_axis_only(mode, padding):
+    """A conv padded along one axis only (e.g. padding=(0, 1)) pads that axis and leaves the other."""
+    torch.manual_seed(0)
+    conv = convert_padding(nn.Conv2d(2, 3, 3, padding=padding).double(), mode)
+    x = torch.randn(2, 2, 6, 7, dtype=torch.float64)
+    pads = (padding[1], padding[1], padding[0], padding[0])
+    want = F.conv2d(
+        torch.from_numpy(
+            np.pad(
+                x.numpy(),
+                [(0, 0), (0, 0), pads[2:], pads[:2]],
+                mode={
+                    "reflect": "reflect",
+                    "replicate": "edge",
+                    "circular": "wrap",
+                    "symmetric": "symmetric",
+                }[mode],
+            )
+        ),
+        conv.weight,
+        conv.bias,
+    )
+    torch.testing.assert_close(conv(x), want)

@@ -38,6 +38,8 @@ def axis_source_map(
 
 def axis_sources(mode: PixelSource, size: int, before: int, after: int) -> Sources | None:
     """The input pixels the ``before`` and the ``after`` padding of one axis copy; None: it pads zeros."""
+    if before == after == 0:
+        return (), ()
     source = axis_source_map(mode, size, before, after)
     head = tuple(source(i, size) for i in range(-before, 0))
     tail = tuple(source(i, size) for i in range(size, size + after))
