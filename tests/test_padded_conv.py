@@ -337,3 +337,21 @@ def test_padding_on_one_axis_only(mode, padding):
         conv.bias,
     )
     torch.testing.assert_close(conv(x), want)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "partial"])
+def test_evaluation_caches_folded_kernels_until_the_weights_change(mode):
+    """Without autograd the folded kernels are kept between calls, and rebuilt after an optimizer step."""
+    torch.manual_seed(0)
+    conv = convert_padding(nn.Conv2d(4, 4, 3, padding=1), mode)
+    twin = convert_padding(nn.Conv2d(4, 4, 3, padding=1), mode)
+    x = torch.randn(64, 4, 2, 2)
+    optimizer = torch.optim.SGD(conv.parameters(), lr=0.1)
+    for _ in range(2):
+        with torch.inference_mode():
+            got = conv(x)
+        twin.load_state_dict(conv.state_dict())
+        torch.testing.assert_close(got, twin(x))  # with autograd: the kernels folded afresh
+        conv(x).square().sum().backward()
+        optimizer.step()
+    assert any(key[0] == "kernels" for key in conv._fold_cache)

@@ -15,7 +15,7 @@ On larger maps the layers pad (``index_pad``) or rescale (partial) instead: ther
 from __future__ import annotations
 
 import contextlib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +65,7 @@ class Fold(NamedTuple):
     matrix: Tensor  # (kh*kw, Ho*Wo*height*width): tap (u, v) -> (position, pixel) weights
     bias_mask: Tensor | None  # (Ho*Wo,): 0 where partial padding has no tap inside (no bias there)
     out_size: tuple[int, int]
+    in_size: tuple[int, int]
 
 
 # Folding costs memory traffic (the folded kernels are written, read, and their gradient summed back)
@@ -80,7 +81,9 @@ def is_tiny(conv: nn.Conv2d, input: Tensor) -> bool:
     batch = input.shape[0] if input.dim() == 4 else 1
     # Per output the product reads every pixel where the padded conv reads every tap; folding the
     # kernels adds about FOLD_COST * pixels / batch of that: together under the conv's work.
-    return pixels / taps * (1 + FOLD_COST / batch) < 1
+    # Without autograd (evaluation) the folded kernels are cached: folding is then free.
+    fold_cost = FOLD_COST if torch.is_grad_enabled() else 0
+    return pixels / taps * (1 + fold_cost / batch) < 1
 
 
 def conv_fold(
@@ -103,18 +106,16 @@ def conv_fold(
         inside = torch.outer(rows.sum((1, 2)) > 0, cols.sum((1, 2)) > 0).flatten()
         mask = inside.to(device, dtype)
     out_size = output_size(height, top, bottom, kh, sh, dh), output_size(width, left, right, kw, sw, dw)
-    return Fold(matrix.to(device, dtype), mask, out_size)
+    return Fold(matrix.to(device, dtype), mask, out_size, (height, width))
 
 
-def folded_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, fold: Fold, groups: int) -> Tensor:
-    """The padded conv of an ``input`` no larger than the kernel, by the folded kernels of ``fold``."""
-    n_rows, n_cols = fold.out_size
-    positions = n_rows * n_cols
+def fold_kernels(weight: Tensor, fold: Fold, groups: int, device_type: str) -> Tensor:
+    """Every output position's folded kernel, stacked as the output channels of one conv: (group, position, out)."""
+    positions = fold.out_size[0] * fold.out_size[1]
     out_channels, in_per_group, kh, kw = weight.shape
-    height, width = input.shape[-2:]
+    height, width = fold.in_size
     per_group = out_channels // groups
     # The fold is a sum of weights: kept in the weights' dtype, not autocast's (where autocast exists).
-    device_type = input.device.type
     no_autocast = (
         torch.autocast(device_type, enabled=False)
         if torch.amp.is_autocast_available(device_type)
@@ -122,9 +123,16 @@ def folded_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, fold: Fold
     )
     with no_autocast:
         folded = weight.reshape(-1, kh * kw) @ fold.matrix
-    # (group, out, in, position, h, w) -> one conv whose output channels are (group, position, out).
     folded = folded.view(groups, per_group, in_per_group, positions, height, width).permute(0, 3, 1, 2, 4, 5)
-    folded = folded.reshape(groups * positions * per_group, in_per_group, height, width)
+    return folded.reshape(groups * positions * per_group, in_per_group, height, width)
+
+
+def folded_conv2d(input: Tensor, folded: Tensor, bias: Tensor | None, fold: Fold, groups: int) -> Tensor:
+    """The padded conv of an ``input`` no larger than the kernel, by the ``folded`` kernels of ``fold``."""
+    n_rows, n_cols = fold.out_size
+    positions = n_rows * n_cols
+    out_channels = folded.shape[0] // positions
+    per_group = out_channels // groups
     if bias is not None:
         bias = bias.view(groups, 1, per_group).expand(groups, positions, per_group)
         if fold.bias_mask is not None:
@@ -149,23 +157,39 @@ def is_channels_last(t: Tensor) -> bool:
     return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
-FoldCache = dict[tuple[int, int, torch.device, torch.dtype], Fold]
+FoldCache = dict[tuple, Any]
 
 
 def tiny_map_forward(
     conv: nn.Conv2d, input: Tensor, mode: PixelSource | AxisRatio, cache: FoldCache
 ) -> Tensor:
-    """``conv`` padded in ``mode`` on a map :func:`is_tiny` says is tiny; folds cached per size in eager."""
+    """``conv`` padded in ``mode`` on a map :func:`is_tiny` says is tiny; folds cached per size in eager,
+    and without autograd (evaluation) the folded kernels too, until the weights change."""
     height, width = input.shape[-2:]
     device, dtype = conv.weight.device, conv.weight.dtype
     if torch.compiler.is_compiling():
         # Built in the graph as constants; the dict cache would only add guards.
         fold = conv_fold(conv, mode, height, width, device, dtype)
+        return folded_conv2d(
+            input, fold_kernels(conv.weight, fold, conv.groups, device.type), conv.bias, fold, conv.groups
+        )
+    key = (height, width, device, dtype)
+    if key not in cache:
+        # Not an inference tensor even when first met under inference_mode: autograd uses it later.
+        with torch.inference_mode(False):
+            cache[key] = conv_fold(conv, mode, height, width, device, dtype)
+    fold = cache[key]
+    if torch.is_grad_enabled():
+        kernels = fold_kernels(conv.weight, fold, conv.groups, device.type)
     else:
-        key = (height, width, device, dtype)
-        if key not in cache:
-            # Not an inference tensor even when first met under inference_mode: autograd uses it later.
-            with torch.inference_mode(False):
-                cache[key] = conv_fold(conv, mode, height, width, device, dtype)
-        fold = cache[key]
-    return folded_conv2d(input, conv.weight, conv.bias, fold, conv.groups)
+        # Evaluation calls the layer again and again with the same weights: fold them once.
+        version = (conv.weight.data_ptr(), conv.weight._version)
+        cached = cache.get(("kernels", *key))
+        if cached is None or cached[0] != version:
+            with torch.inference_mode(False), torch.no_grad():
+                cached = cache[("kernels", *key)] = (
+                    version,
+                    fold_kernels(conv.weight, fold, conv.groups, device.type),
+                )
+        kernels = cached[1]
+    return folded_conv2d(input, kernels, conv.bias, fold, conv.groups)
