@@ -11,15 +11,15 @@ import sys
 
 from padlib.errors import PadlibError
 from padlib.models import build_model
-from padlib.padding.convert import check_mode
 from padlib.padding.layer_report import AuditRow, audit_layers, format_audit
+from padlib.padding.mode import get_padding
 
 
 def audit_model(
     name: str, padding: str, size: int = 224, num_classes: int = 1000, source: str = "auto"
 ) -> list[AuditRow]:
     """Build model ``name`` in padding mode ``padding`` and audit it at ``size`` x ``size``."""
-    check_mode(padding)
+    get_padding(padding)  # an unknown mode is an error before the model is built
     return audit_layers(build_model(name, num_classes=num_classes, padding=padding, source=source), size)
 
 

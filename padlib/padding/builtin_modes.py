@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from padlib.padding.distribution import distribution_pad
 from padlib.padding.geometry import Pads
-from padlib.padding.index_pad import replicate_source
+from padlib.padding.index_pad import replicate_source, zero_source
 from padlib.padding.mode import register_padding, registered_paddings
 from padlib.padding.padded_conv import IndexPadding, PadThenConvolve, plain_conv_like
 from padlib.padding.partial_conv import ReweightOutput
@@ -22,7 +22,7 @@ class Zero(IndexPadding):
     f_pad_mode = "constant"
 
     def source(self, i: int, size: int) -> int | None:
-        return i if 0 <= i < size else None
+        return zero_source(i, size)
 
     def convert(self, conv: nn.Conv2d, tf_same: bool) -> nn.Conv2d:
         return super().convert(conv, tf_same) if tf_same else plain_conv_like(conv)

@@ -21,11 +21,6 @@ from padlib.padding.partial_conv import PartialConv2d
 PaddingSpec = str | Mapping[str, Any] | PaddingMode
 
 
-def check_mode(mode: PaddingSpec) -> PaddingMode:
-    """The mode ``mode`` names, or a PadlibError naming the registered modes."""
-    return get_padding(mode)
-
-
 def layer_mode(conv: nn.Conv2d) -> str:
     """The label of the padding mode a padded conv runs in ('zero', 'reflect', ..., 'partial')."""
     mode = getattr(conv, "mode", None)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from padlib.padding.geometry import layer_pads, output_size, pair
-from padlib.padding.index_pad import axis_source_map
+from padlib.padding.index_pad import axis_source_map, zero_source
 from padlib.padding.mode import AxisRatio, PixelSource
 
 
@@ -41,9 +41,7 @@ def axis_fold(
     """
     reweight = hasattr(mode, "axis_ratio")
     # A re-weighting mode convolves the zero-padded map: taps outside read nothing.
-    source = (
-        (lambda i, n: i if 0 <= i < n else None) if reweight else axis_source_map(mode, size, before, after)
-    )
+    source = zero_source if reweight else axis_source_map(mode, size, before, after)
     n_out = (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
     fold = [[[0.0] * size for _ in range(kernel)] for _ in range(n_out)]
     for i in range(n_out):
@@ -109,13 +107,14 @@ def conv_fold(
     return Fold(matrix.to(device, dtype), mask, out_size, (height, width))
 
 
-def fold_kernels(weight: Tensor, fold: Fold, groups: int, device_type: str) -> Tensor:
+def fold_kernels(weight: Tensor, fold: Fold, groups: int) -> Tensor:
     """Every output position's folded kernel, stacked as the output channels of one conv: (group, position, out)."""
     positions = fold.out_size[0] * fold.out_size[1]
     out_channels, in_per_group, kh, kw = weight.shape
     height, width = fold.in_size
     per_group = out_channels // groups
     # The fold is a sum of weights: kept in the weights' dtype, not autocast's (where autocast exists).
+    device_type = weight.device.type
     no_autocast = (
         torch.autocast(device_type, enabled=False)
         if torch.amp.is_autocast_available(device_type)
@@ -171,7 +170,7 @@ def tiny_map_forward(
         # Built in the graph as constants; the dict cache would only add guards.
         fold = conv_fold(conv, mode, height, width, device, dtype)
         return folded_conv2d(
-            input, fold_kernels(conv.weight, fold, conv.groups, device.type), conv.bias, fold, conv.groups
+            input, fold_kernels(conv.weight, fold, conv.groups), conv.bias, fold, conv.groups
         )
     key = (height, width, device, dtype)
     if key not in cache:
@@ -180,7 +179,7 @@ def tiny_map_forward(
             cache[key] = conv_fold(conv, mode, height, width, device, dtype)
     fold = cache[key]
     if torch.is_grad_enabled():
-        kernels = fold_kernels(conv.weight, fold, conv.groups, device.type)
+        kernels = fold_kernels(conv.weight, fold, conv.groups)
     else:
         # Evaluation calls the layer again and again with the same weights: fold them once.
         version = (conv.weight.data_ptr(), conv.weight._version)
@@ -189,7 +188,7 @@ def tiny_map_forward(
             with torch.inference_mode(False), torch.no_grad():
                 cached = cache[("kernels", *key)] = (
                     version,
-                    fold_kernels(conv.weight, fold, conv.groups, device.type),
+                    fold_kernels(conv.weight, fold, conv.groups),
                 )
         kernels = cached[1]
     return folded_conv2d(input, kernels, conv.bias, fold, conv.groups)

@@ -24,6 +24,11 @@ from padlib.padding.mode import PixelSource, get_padding
 Sources = tuple[tuple[int, ...], tuple[int, ...]]
 
 
+def zero_source(i: int, size: int) -> int | None:
+    """Position ``i`` itself inside the axis, None (a zero) outside: zero padding's source map."""
+    return i if 0 <= i < size else None
+
+
 def replicate_source(i: int, size: int) -> int:
     """The edge pixel nearest padded position ``i``: replication, every mode's fallback on a tiny axis."""
     return min(max(i, 0), size - 1)
