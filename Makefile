@@ -56,7 +56,7 @@ demo: venv data
 	$(PY) evaluate.py all sweeps/$(DEMO)_fashion_mnist --out $(DEMO_OUT) --device $(DEVICE)
 	$(PY) evaluate.py tables sweeps/$(DEMO)_fashion_mnist --from-checkpoints $(DEMO_EVAL)
 	$(PY) evaluate.py resolution sweeps/$(DEMO)_fashion_mnist --sizes $(DEMO_SIZES) $(DEMO_EVAL)
-	@cat $(DEMO_OUT)/tables.md $(DEMO_OUT)/tables_from_checkpoints.md $(DEMO_OUT)/cross.md \
+	@cat $(DEMO_OUT)/tables.md $(DEMO_OUT)/tables_from_checkpoints.md $(DEMO_OUT)/run_timing.md $(DEMO_OUT)/cross.md \
 		$(DEMO_OUT)/resolution.md $(DEMO_OUT)/border_score.md
 	@echo; echo "figures:"; ls -1 $(DEMO_OUT)/*.png
 

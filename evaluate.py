@@ -7,9 +7,10 @@
     python evaluate.py cross   SWEEP_DIR [--data-root PATH] [--paddings ...]  # Table 4
     python evaluate.py cross   --checkpoint FILE --data-root PATH [--arch NAME]  # Table 4 for one weight file
     python evaluate.py figures SWEEP_DIR [--pairs zero:partial] [--layers ...]
-    python evaluate.py timing  BENCH_CSV                                       # Table 1
+    python evaluate.py timing  BENCH_CSV                                       # Table 1 (the benchmark)
+    python evaluate.py timing  SWEEP_DIR                                       # ... from the runs' own logs
     python evaluate.py audit   TABLE.csv [...]                                 # recompute a table's summary cells
-    python evaluate.py all     SWEEP_DIR                                       # tables + cross + figures
+    python evaluate.py all     SWEEP_DIR                                       # tables, timing, cross, figures
     python evaluate.py plan    [--effect D ... --std S ...] [--seeds N]        # seeds needed for 80% power
 
 ``eval FILE`` is another name for ``cross --checkpoint FILE``. Every subcommand that runs models takes the
@@ -169,11 +170,23 @@ def cmd_figures(args: argparse.Namespace, sweep: Sweep | None = None) -> int:
 
 
 def cmd_timing(args: argparse.Namespace) -> int:
-    """Table 1 from the padding benchmark's CSV."""
+    """Table 1: from the padding benchmark's CSV, or from a sweep's own logs (a folder)."""
+    src = Path(args.source)
+    if src.is_dir():
+        args.sweep = args.source
+        return cmd_run_timing(args)
     from padlib.report.timing import write_timing
 
-    src = Path(args.bench_csv)
     wrote(write_timing(src, default_out(args, src), args.paper_dir))
+    return 0
+
+
+def cmd_run_timing(args: argparse.Namespace, sweep: Sweep | None = None) -> int:
+    """Table 1 from the training loop's own logs: images/s and epoch time per padding, against zero."""
+    from padlib.report.run_timing import write_run_timing
+
+    sweep = sweep or load_sweep_of(args)
+    wrote(write_run_timing(sweep, default_out(args, Path(args.sweep))))
     return 0
 
 
@@ -236,7 +249,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_all(args: argparse.Namespace) -> int:
     """Tables, cross-testing and figures of one sweep, loaded once; a failing part does not stop the others."""
     parts: list[tuple[str, Callable[[argparse.Namespace, Sweep], int], bool]] = [
-        ("tables", cmd_tables, True), ("cross", cmd_cross, False), ("figures", cmd_figures, True)]
+        ("tables", cmd_tables, True), ("timing", cmd_run_timing, True), ("cross", cmd_cross, False),
+        ("figures", cmd_figures, True)]
     done, failed, sweep = [], [], None
     for name, fn, need_metrics in parts:
         print(f"== {name}")
@@ -419,11 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
              "another always right (Figure 4), activation maps and the border-artifact score.",
              _sweep_args, _figure_args, _eval_args)
 
-    p = _command(sub, "timing", cmd_timing, "Table 1 from scripts/bench_padding.py's CSV",
+    p = _command(sub, "timing", cmd_timing, "Table 1 from scripts/bench_padding.py's CSV or a sweep's logs",
                  "The padding benchmark as Table 1: step times relative to zero padding, beside the paper's relative "
-                 "numbers.")
-    p.add_argument("bench_csv", metavar="BENCH_CSV")
-    _output_args(p, "report folder (default: results/<csv name>/)")
+                 "numbers. Given a sweep folder instead: each padding's train images/s and epoch time as its runs "
+                 "logged them, against zero padding's with 95% CIs.")
+    p.add_argument("source", metavar="BENCH_CSV|SWEEP_DIR")
+    _output_args(p, "report folder (default: results/<csv or sweep name>/)")
+    p.add_argument("--include-incomplete", action="store_true", help="(a sweep) also runs not 'completed'")
+    p.add_argument("--dataset", help="(a sweep) only the runs of this dataset")
 
     p = _command(sub, "audit", cmd_audit, "recompute a printed table's summary cells from its runs",
                  "Recompute average/stdev/diff (and Table 1's relative_percent) from the per-run cells; list every "
@@ -445,8 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --effect: also the power and MDE with this many runs per mode (default 3)")
     _output_args(p, "also write plan.csv/.md/.tex here")
 
-    p = _command(sub, "all", cmd_all, "tables + cross + figures",
-                 "Everything about a sweep: tables, cross-testing and figures.",
+    p = _command(sub, "all", cmd_all, "tables + timing + cross + figures",
+                 "Everything about a sweep: tables, the padding cost from the runs' logs, cross-testing and figures.",
                  _sweep_args, _eval_args, _cross_args, _figure_args)
     p.set_defaults(checkpoint=None)
     return parser

@@ -5,7 +5,9 @@ from the same initial weights on the same batch, so drifts in machine load hit a
 A process-level warmup on throwaway copies of every mode comes first, so a mode's *first* step
 measures what the mode itself pays then (partial: computing its ratios r), not library start-up.
 The first step is the median over --first-repeats fresh copies per mode (one sample is too noisy);
-the last copy then runs --steps steady-state steps, whose median is reported.
+the last copy then runs --steps steady-state steps. The steady ratio to zero padding is the median over
+rounds of (mode's step / zero's step in the same round), with a distribution-free 95% CI: pairing by
+round cancels the slow drifts of a shared machine, and the CI says whether a target is shown or not.
 
     python scripts/bench_padding.py --archs resnet50 vgg16_bn --size 224 --batch 32 --device cuda
     python scripts/bench_padding.py --setting demo        # the loop `make demo` runs, on every core
@@ -29,6 +31,7 @@ from tqdm import tqdm
 from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding, get_padding
+from padlib.report.stats import median_ci
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COLUMNS = (
@@ -50,6 +53,8 @@ COLUMNS = (
     "median_step_s",
     "first_ratio",
     "median_ratio",
+    "median_ratio_ci_low",
+    "median_ratio_ci_high",
 )
 
 
@@ -111,7 +116,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="wall",
         help="cpu: process CPU time, steadier than wall time on a CPU shared with other jobs",
     )
-    parser.add_argument("--out", type=Path, help="CSV path (default results/bench/padding_<device>.csv)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="CSV path (default results/bench/padding_<device>.csv); every timed step goes to <out>_steps.csv",
+    )
     if argv is None:
         argv = sys.argv[1:]
     settings = parser.parse_args(argv).setting
@@ -217,6 +226,11 @@ def summarise(
     """CSV rows of ``arch``: median first and steady step per mode and their ratios to zero padding."""
     first = {mode: statistics.median(t) for mode, t in first_times.items()}
     median = {mode: statistics.median(t) for mode, t in steady_times.items()}
+    # steady_times are aligned by round: the i-th step of every mode ran in the same round
+    paired = {
+        mode: median_ci([m / z for m, z in zip(t, steady_times["zero"], strict=True)])
+        for mode, t in steady_times.items()
+    }
     return [
         {
             "arch": arch,
@@ -236,7 +250,9 @@ def summarise(
             "first_step_s": round(first[mode], 5),
             "median_step_s": round(median[mode], 5),
             "first_ratio": round(first[mode] / first["zero"], 4),
-            "median_ratio": round(median[mode] / median["zero"], 4),
+            "median_ratio": round(paired[mode][0], 4),
+            "median_ratio_ci_low": round(paired[mode][1], 4),
+            "median_ratio_ci_high": round(paired[mode][2], 4),
         }
         for mode in args.modes
     ]
@@ -258,26 +274,45 @@ def main(argv: list[str] | None = None) -> int:
     runs = [parse_args(one) for one in split_settings(argv)]
     torch.backends.cudnn.benchmark = True
     all_threads = torch.get_num_threads()
-    rows = []
+    rows, step_rows = [], []
     for args in runs:
         torch.set_num_threads(args.threads or all_threads)
-        rows += [row for arch in args.archs for row in summarise(arch, *bench_arch(arch, args), args)]
+        for arch in args.archs:
+            first, steady = bench_arch(arch, args)
+            rows += summarise(arch, first, steady, args)
+            step_rows += [
+                {
+                    "setting": args.setting or "",
+                    "arch": arch,
+                    "mode": get_padding(mode).label,
+                    "kind": kind,
+                    "round": i,
+                    "seconds": round(t, 5),
+                }
+                for kind, times in (("first", first), ("steady", steady))
+                for mode, ts in times.items()
+                for i, t in enumerate(ts)
+            ]
     print(
-        f"{'setting':<11} {'arch':<10} {'mode':<10} {'first s':>9} {'median s':>9} {'first/zero':>11} {'median/zero':>12}"
+        f"{'setting':<11} {'arch':<10} {'mode':<10} {'first s':>9} {'median s':>9} {'first/zero':>11} "
+        f"{'median/zero [95% CI]':>22}"
     )
     for r in rows:
         print(
             f"{r['setting'] or '-':<11} {r['arch']:<10} {r['mode']:<10} {r['first_step_s']:>9.4f} "
-            f"{r['median_step_s']:>9.4f} {r['first_ratio']:>11.3f} {r['median_ratio']:>12.3f}"
+            f"{r['median_step_s']:>9.4f} {r['first_ratio']:>11.3f} {r['median_ratio']:>8.3f} "
+            f"[{r['median_ratio_ci_low']:.3f}, {r['median_ratio_ci_high']:.3f}]"
         )
     args = runs[0]
     out = args.out or Path("results/bench") / f"padding_{torch.device(args.device).type}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    steps_out = out.with_name(f"{out.stem}_steps.csv")
+    for path, fields, table in ((out, COLUMNS, rows), (steps_out, list(step_rows[0]), step_rows)):
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(table)
+    print(f"wrote {out} and {steps_out}")
     return 0
 
 

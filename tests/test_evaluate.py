@@ -104,20 +104,31 @@ def test_timing(tmp_path, capsys):
     assert rows["partial"]["paper_first_percent"] == "129.71" and rows["partial"]["paper_later_percent"] == "103.39"
     assert rows["zero"]["paper_first_percent"] == "100"
     assert "| resnet50 | partial |" in (tmp_path / "t" / "timing.md").read_text()
+    # the benchmark's paired-ratio CI, where the CSV has it, is shown beside the median
+    with bench.open("a") as f:
+        f.write("resnet50,reflect,cpu,64,2,none,False,False,5,0.2,0.11,1.0,1.08\n")
+    lines = bench.read_text().splitlines()
+    lines[0] += ",median_ratio_ci_low,median_ratio_ci_high"
+    lines[1:] = [lines[1] + ",1.0,1.0", lines[2] + ",1.01,1.07", lines[3] + ",nan,nan"]
+    bench.write_text("\n".join(lines) + "\n")
+    assert evaluate.main(["timing", str(bench), "--out", str(tmp_path / "t")]) == 0
+    md = (tmp_path / "t" / "timing.md").read_text()
+    assert "| 105.00 [101.0, 107.0] |" in md and "| 108.00 |" in md
     bench.write_text("a,b\n1,2\n")
     assert evaluate.main(["timing", str(bench), "--out", str(tmp_path / "t")]) == 2
     assert "not a bench_padding.py CSV" in capsys.readouterr().err
 
 
 def test_all_reports_what_it_can(sweep, tmp_path, capsys):
-    """No checkpoints in this sweep: cross-testing fails, tables and figures are still written; exit 1."""
+    """No checkpoints in this sweep: cross-testing fails, tables, timing and figures are still written; exit 1."""
     out = tmp_path / "all"
     code = evaluate.main(["all", str(sweep), "--out", str(out), "--no-activations", "--workers", "0"])
     captured = capsys.readouterr()
     assert code == 1
     assert "error: cross: no weights could be evaluated" in captured.err
-    assert "failed: cross; written: tables, figures" in captured.err
-    assert {"best.csv", "last5.csv", "convergence.png", "best_top1_bars.png"} <= {p.name for p in out.iterdir()}
+    assert "failed: cross; written: tables, timing, figures" in captured.err
+    assert {"best.csv", "last5.csv", "run_timing.csv", "convergence.png", "best_top1_bars.png"} <= {
+        p.name for p in out.iterdir()}
 
 
 def test_tables_name_runs_with_other_settings(sweep, tmp_path, capsys):

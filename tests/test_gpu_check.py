@@ -125,3 +125,19 @@ def test_a_failed_check_or_crashed_part_makes_the_exit_status_nonzero(gpu_check,
     assert read_rows(out / "gpu_check_passing.csv")[1][0]["status"] == "pass"
     assert "2 checks FAILED" in (out / "gpu_check.md").read_text()
     assert gpu_check.main(["--device", "cpu", "--quick", "--out", str(out), "--parts", "3"]) == 0
+
+
+def test_bench_ratio_is_paired_by_round(gpu_check):
+    """The steady ratio is the median over rounds of mode/zero in the same round, not a ratio of medians: a
+    slow round hits both, so it cancels (here the ratio of medians would say 1.47, five of six rounds say 1.1)."""
+    bench = gpu_check.bench_padding
+    args = bench.parse_args(["--archs", "resnet18", "--modes", "reflect", "--steps", "6"])
+    zero = [1.0, 2.0, 1.0, 2.0, 2.0, 1.0]
+    reflect = [1.1 * z for z in zero]
+    reflect[2] = 3.0  # one outlier round
+    rows = {r["mode"]: r for r in bench.summarise("resnet18", {"zero": [1.0], "reflect": [1.2]},
+                                                  {"zero": zero, "reflect": reflect}, args)}
+    assert rows["reflect"]["median_ratio"] == pytest.approx(1.1)
+    assert rows["reflect"]["median_ratio_ci_low"] == pytest.approx(1.1)
+    assert rows["reflect"]["median_ratio_ci_high"] == pytest.approx(3.0)  # n=6: the CI is min to max
+    assert rows["zero"]["median_ratio"] == 1.0 and rows["reflect"]["first_ratio"] == pytest.approx(1.2)

@@ -3,10 +3,11 @@
 import math
 import statistics
 
+import numpy as np
 import pytest
 from scipy import stats as sps
 
-from padlib.report.stats import describe, is_missing
+from padlib.report.stats import describe, is_missing, median_ci
 from tests.report_fixtures import welch_by_hand
 
 
@@ -46,3 +47,17 @@ def test_undefined_tests_are_empty():
     assert is_missing(describe([1.0, 2.0], [3.0]).p_value)  # one reference run: no variance estimate
     st = describe([1.0, 1.0], [2.0, 2.0])  # no variance at all
     assert st.diff == -1.0 and is_missing(st.ci_low) and is_missing(st.p_value)
+
+
+def test_median_ci_is_distribution_free_and_covers():
+    """The order-statistic interval: exact ranks, NaN bounds below 6 values, >= 95% coverage on skewed data."""
+    assert median_ci(range(30)) == (14.5, 9.0, 20.0)  # ranks 10 and 21 of 30 (coverage 95.7%)
+    assert median_ci([1, 2, 3, 4, 5, 6]) == (3.5, 1.0, 6.0)  # min and max: 96.9%
+    median, low, high = median_ci([1, 2, 3, 4, 5])
+    assert median == 3 and math.isnan(low) and math.isnan(high)
+    rng = np.random.default_rng(0)
+    hits = sum(
+        low <= math.log(2) <= high
+        for _, low, high in (median_ci(rng.exponential(size=15)) for _ in range(2000))
+    )
+    assert hits / 2000 >= 0.94

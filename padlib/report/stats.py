@@ -83,6 +83,20 @@ def _test(x: np.ndarray, r: np.ndarray, paired: bool) -> tuple[float, float, flo
     return float(ci.low), float(ci.high), float(res.pvalue)
 
 
+def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Median of ``values`` and its distribution-free CI (binomial order statistics); NaN bounds below 6 values."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = int(x.size)
+    if n == 0:
+        return NAN, NAN, NAN
+    # k-th smallest and k-th largest bracket the median with probability >= confidence, whatever the
+    # distribution: timings have long right tails (a background job), which a t interval would not model.
+    k = int(sps.binom.ppf((1 - confidence) / 2, n, 0.5))
+    if k < 1:
+        return float(np.median(x)), NAN, NAN
+    return float(np.median(x)), float(x[k - 1]), float(x[n - k])
+
+
 def is_missing(value: float | None) -> bool:
     """True for None and NaN: a cell to leave empty."""
     return value is None or (isinstance(value, float) and math.isnan(value))

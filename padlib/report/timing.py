@@ -9,10 +9,12 @@ from typing import Any
 from padlib.errors import PadlibError
 from padlib.report.collect import group_order
 from padlib.report.paper import paper_timing, read_rows
+from padlib.report.stats import is_missing
 from padlib.report.writers import Column, Table, write_all
 
 SETUP = ("device", "size", "batch", "amp", "channels_last", "compile")
 OPTIONAL_SETUP = ("setting", "threads", "clock")  # written by later versions of the benchmark
+CI = ("median_ratio_ci_low", "median_ratio_ci_high")  # likewise
 REQUIRED = ("arch", "mode", *SETUP, "first_step_s", "median_step_s", "first_ratio", "median_ratio")
 
 
@@ -40,6 +42,8 @@ def timing_table(path: Path, paper_dir: Path | None = None) -> Table:
             "median_step_s": _float(r, "median_step_s", path, line),
             "first_percent": 100 * first,
             "median_percent": 100 * median,
+            **{f"{k.removeprefix('median_ratio_')}_percent": (
+                100 * _float(r, k, path, line) if r.get(k) not in (None, "") else None) for k in CI},
             # the paper times zero padding once ("all" iterations) and partial on its first and later ones
             "paper_first_percent": paper.get((r["arch"], r["mode"], "first" if r["mode"] != "zero" else "all")),
             "paper_later_percent": paper.get((r["arch"], r["mode"], "second_to_nth" if r["mode"] != "zero" else "all")),
@@ -47,20 +51,22 @@ def timing_table(path: Path, paper_dir: Path | None = None) -> Table:
     rows.sort(key=lambda r: (tuple(str(r[k]) for k in setup), group_order((r["arch"], r["mode"]))))
     columns = [Column("arch", "text"), Column("mode", "text"), *(Column(k, "text") for k in setup),
                Column("first_step_s"), Column("median_step_s"), Column("first_percent"), Column("median_percent"),
+               Column("ci_low_percent"), Column("ci_high_percent"),
                Column("paper_first_percent"), Column("paper_later_percent")]
     display = [Column("arch", "text"), Column("mode", "text"),
                Column("setup", "text", render=lambda r: _setup(r)),
                Column("first_step_s", header="first step (s)", render=lambda r: f"{r['first_step_s']:.4f}"),
                Column("median_step_s", header="median step (s)", render=lambda r: f"{r['median_step_s']:.4f}"),
                Column("first_percent", header="first % of zero", render=lambda r: f"{r['first_percent']:.2f}"),
-               Column("median_percent", header="later % of zero", render=lambda r: f"{r['median_percent']:.2f}"),
+               Column("median_percent", header="later % of zero [95% CI]", render=_later),
                Column("paper_first_percent", header="paper first %",
                       render=lambda r: _pct(r["paper_first_percent"])),
                Column("paper_later_percent", header="paper later %",
                       render=lambda r: _pct(r["paper_later_percent"]))]
     notes = ["first: the first train step of a fresh model (partial padding computes its mask ratios then), "
-             "as scripts/bench_padding.py measured it; later: median of the following steps. Percent of zero "
-             "padding's time in the same setup.",
+             "as scripts/bench_padding.py measured it; later: the following steps, the median over rounds of the "
+             "mode's step over zero padding's in the same round, with a distribution-free 95% CI of that median. "
+             "Percent of zero padding's time in the same setup.",
              "paper: Table 1 (ImageNet training, its hardware; zero padding timed over all iterations)."]
     return Table("Train-step time relative to zero padding (paper Table 1)", columns, rows, notes, display)
 
@@ -72,6 +78,12 @@ def _setup(r: dict[str, Any]) -> str:
     flags += [f"{r['threads']} threads"] if r.get("threads") else []
     named = f"{r['setting']}: " if r.get("setting") else ""
     return f"{named}{r['device']} {r['size']}px b{r['batch']} {' '.join(flags)}"
+
+
+def _later(r: dict[str, Any]) -> str:
+    low, high = r["ci_low_percent"], r["ci_high_percent"]
+    ci = "" if is_missing(low) or is_missing(high) else f" [{low:.1f}, {high:.1f}]"
+    return f"{r['median_percent']:.2f}{ci}"
 
 
 def _pct(value: float | None) -> str:
