@@ -1,6 +1,6 @@
 """``python -m padlib.audit MODEL --padding MODE``: build a model by name and print what its padding does.
 
-The layer-by-layer audit itself (``audit_layers``, ``format_audit``) lives in ``padlib.padding.layer_report`` and
+The layer-by-layer audit itself (``report_layers``, ``format_layer_report``) lives in ``padlib.padding.layer_report`` and
 works on any module; this floor adds the model factory and the command line, so padding/ never imports it.
 """
 
@@ -11,16 +11,16 @@ import sys
 
 from padlib.errors import PadlibError
 from padlib.models import build_model
-from padlib.padding.layer_report import AuditRow, audit_layers, format_audit
+from padlib.padding.layer_report import LayerRow, format_layer_report, report_layers
 from padlib.padding.mode import get_padding
 
 
 def audit_model(
     name: str, padding: str, size: int = 224, num_classes: int = 1000, source: str = "auto"
-) -> list[AuditRow]:
+) -> list[LayerRow]:
     """Build model ``name`` in padding mode ``padding`` and audit it at ``size`` x ``size``."""
     get_padding(padding)  # an unknown mode is an error before the model is built
-    return audit_layers(build_model(name, num_classes=num_classes, padding=padding, source=source), size)
+    return report_layers(build_model(name, num_classes=num_classes, padding=padding, source=source), size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{args.model} at {args.size}x{args.size}, padding {args.padding}:")
-    print(format_audit(rows))
+    print(format_layer_report(rows))
     return 0
 
 

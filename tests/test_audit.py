@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from padlib.audit import audit_model, main
-from padlib.padding import audit_layers, convert_padding, format_audit
+from padlib.padding import convert_padding, format_layer_report, report_layers
 from padlib.padding.geometry import effective_pads, output_size
 
 
@@ -57,7 +57,7 @@ def _toy() -> nn.Module:
 
 def test_rows_on_a_toy_model():
     model = convert_padding(_toy(), "partial")
-    conv, pool, pointwise, avg = audit_layers(model, size=8)
+    conv, pool, pointwise, avg = report_layers(model, size=8)
     assert (conv.layer, conv.input_hw, conv.pads, conv.read) == (
         "PartialConv2d",
         (8, 8),
@@ -70,11 +70,11 @@ def test_rows_on_a_toy_model():
     assert "-inf" in pool.action
     assert pointwise.action == "untouched (no padding)" and pointwise.one_sided == ""
     assert "count_include_pad=False" in avg.action
-    assert audit_layers(model, size=9)[0].one_sided == ""
+    assert report_layers(model, size=9)[0].one_sided == ""
 
 
 def test_table_is_aligned_with_totals():
-    text = format_audit(audit_layers(convert_padding(_toy(), "reflect"), size=8))
+    text = format_layer_report(report_layers(convert_padding(_toy(), "reflect"), size=8))
     lines = text.splitlines()
     assert lines[0].split()[0] == "layer" and len(lines) == 6
     assert lines[1].index("Padded") == lines[2].index("MaxPool2d")

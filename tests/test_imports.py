@@ -49,3 +49,37 @@ def test_no_import_cycles():
         if m not in state:
             visit(m, [m])
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+# docs/ARCHITECTURE.md's floors, bottom first; report/'s own four floors sit inside floor 5
+FLOORS = {
+    1: ["errors", "fileio", "provenance", "configcheck"],
+    2: ["", "padding", "checkpoint", "rundir"],
+    3: ["models", "data"],
+    4: ["engine", "audit"],
+    5.1: ["report", "report.collect", "report.power", "report.stats", "report.writers", "report.paper",
+          "report.eval_cache", "report.activations"],
+    5.2: ["report.summary", "report.weights", "report.figures"],
+    5.3: ["report.tables", "report.plan", "report.timing", "report.run_timing", "report.cell_check",
+          "report.cross", "report.per_image", "report.checkpoint_eval", "report.border_score"],
+    5.4: ["report.checkpoint_tables", "report.resolution", "report.figure_report"],
+}
+
+
+def floor_of(module: str) -> float | None:
+    """The floor of a padlib module: its own entry, else its package's (``padlib.padding.mode`` -> 2)."""
+    name = module.removeprefix("padlib").removeprefix(".")
+    by_name = {m: floor for floor, names in FLOORS.items() for m in names}
+    while name not in by_name and name:
+        name = name.rpartition(".")[0]
+    return by_name.get(name)
+
+
+def test_imports_only_go_down_the_floors():
+    """Every module has a floor, and imports nothing from a floor above its own (lazy imports included)."""
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    unplaced = sorted(m for m in files if floor_of(m) is None)
+    assert not unplaced, f"modules with no floor (add them to FLOORS and docs/ARCHITECTURE.md): {unplaced}"
+    upward = [f"{m} (floor {floor_of(m)}) imports {n} (floor {floor_of(n)})"
+              for m, p in sorted(files.items()) for n in sorted(imported(p, set(files))) if floor_of(n) > floor_of(m)]
+    assert not upward, "imports that go up:\n" + "\n".join(upward)

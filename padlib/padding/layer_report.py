@@ -22,7 +22,7 @@ _LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
 @dataclass(frozen=True)
-class AuditRow:
+class LayerRow:
     """One conv or pool: its geometry, the pads it applies and reads at the audited input, its mode."""
 
     name: str
@@ -64,14 +64,14 @@ def _one_sided(read: Pads) -> str:
     return ",".join(axis for axis, uneven in (("H", top != bottom), ("W", left != right)) if uneven)
 
 
-def _row(name: str, module: nn.Module, input_hw: tuple[int, int] | None) -> AuditRow:
+def _row(name: str, module: nn.Module, input_hw: tuple[int, int] | None) -> LayerRow:
     is_conv = isinstance(module, nn.Conv2d)
     mode = layer_mode(module) if is_conv and could_pad(module) else None
     converted = isinstance(module, PartialConv2d | PaddedConv2d)
     pads = read = None
     if input_hw is not None:
         pads, read = layer_pads(module, *input_hw), effective_pads(module, *input_hw)
-    return AuditRow(
+    return LayerRow(
         name=name,
         layer=type(module).__name__,
         kind="conv" if is_conv else "pool",
@@ -88,7 +88,7 @@ def _row(name: str, module: nn.Module, input_hw: tuple[int, int] | None) -> Audi
     )
 
 
-def audit_layers(model: nn.Module, size: int = 224) -> list[AuditRow]:
+def report_layers(model: nn.Module, size: int = 224) -> list[LayerRow]:
     """Rows for every conv and pool of ``model``, input sizes taken from a 1-image ``size`` x ``size`` forward."""
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _LAYERS)]
     seen: dict[str, tuple[int, int]] = {}
@@ -120,7 +120,7 @@ def _sides(pads: Pads | None) -> str:
     return "-" if pads is None else " ".join(map(str, pads))
 
 
-def format_audit(rows: list[AuditRow]) -> str:
+def format_layer_report(rows: list[LayerRow]) -> str:
     """An aligned text table of ``rows`` followed by totals."""
     header = (
         "layer",
