@@ -201,3 +201,24 @@ def test_help_names_the_new_options(capsys):
             evaluate.main([command, "--help"])
         out = capsys.readouterr().out
         assert exc.value.code == 0 and all(option in out for option in options)
+
+
+def test_cache_notices_val_images_changed_under_the_same_path(sweep, data_root, tmp_path, monkeypatch, capsys):
+    """The cache key holds the val files' digest: an image replaced in the val tree (same path, same config)
+    means every checkpoint is evaluated again, not served the numbers of the old images."""
+    root, _ = one_run(sweep, tmp_path)
+    data = tmp_path / "data"
+    shutil.copytree(data_root, data)
+    real, calls = loop.validate, []
+    monkeypatch.setattr(loop, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    args = ["tables", str(root), "--from-checkpoints", "--data-root", str(data), "--out", str(tmp_path / "out"),
+            *CPU]
+    assert evaluate.main(args) == 0 and calls
+    evaluations = len(calls)
+    calls.clear()
+    assert evaluate.main(args) == 0 and calls == []
+    image = sorted((data / "val").rglob("*.jpg"))[0]
+    shutil.copyfile(sorted((data / "val").rglob("*.jpg"))[-1], image)  # another class's picture, same name
+    capsys.readouterr()
+    assert evaluate.main(args) == 0 and len(calls) == evaluations
+    assert "served from the cache" not in capsys.readouterr().out

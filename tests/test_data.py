@@ -6,6 +6,7 @@ import gzip
 import logging
 import pickle
 import re
+import shutil
 import struct
 from pathlib import Path
 
@@ -415,3 +416,26 @@ def test_missing_fashion_mnist_falls_back_to_generated_data_only_when_asked(tmp_
     assert "generated data" in caplog.text and "not found" in caplog.text
     with pytest.raises(PadlibError, match="data.fallback"):
         build_data({**cfg, "fallback": "imagenet"})
+
+
+def test_val_fingerprint_follows_the_files_and_pixels(tmp_path):
+    """What the evaluator's cache keys a val set by: unchanged when nothing changed, changed by one replaced
+    file (same name), one label or one pixel."""
+    from padlib.data.datasets import ImageFiles, TensorImages
+    from padlib.data.transforms import Normalize
+
+    root = make_synthetic_imagefolder(tmp_path / "tree", num_classes=2, train_per_class=1, val_per_class=2, size=16)
+    files = sorted(str(p.relative_to(root / "val")) for p in (root / "val").rglob("*.jpg"))
+    norm = Normalize((0.5,) * 3, (0.5,) * 3)
+    files_ds = lambda targets=(0, 0, 1, 1): ImageFiles(root / "val", files, list(targets), lambda x: x, norm)  # noqa: E731
+    before = files_ds().fingerprint()
+    assert files_ds().fingerprint() == before
+    assert files_ds((0, 1, 1, 1)).fingerprint() != before
+    shutil.copyfile(root / "val" / files[-1], root / "val" / files[0])
+    assert files_ds().fingerprint() != before
+
+    images = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    tensor_fp = TensorImages(images, [0, 1, 2], lambda x: x, norm).fingerprint()
+    assert TensorImages(images.clone(), [0, 1, 2], lambda x: x, norm).fingerprint() == tensor_fp
+    images[1, 0, 2, 2] = 1
+    assert TensorImages(images, [0, 1, 2], lambda x: x, norm).fingerprint() != tensor_fp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import operator
 import os
@@ -38,6 +39,10 @@ class LabelledImages(Dataset):
 
     def load(self, i: int) -> ImageLike | None:
         """Image ``i`` as stored, or None when it cannot be read."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """A digest that changes when the images or labels do (what a cached evaluation was on)."""
         raise NotImplementedError
 
     def __len__(self) -> int:
@@ -90,6 +95,17 @@ class ImageFiles(LabelledImages):
         """The file of image ``i``."""
         return self.root / os.fsdecode(self.files[i])
 
+    def fingerprint(self) -> str:
+        """Each file's name, size and modification time, and the labels: one stat per file, no reads."""
+        digest = hashlib.sha1(self.targets.tobytes())
+        for name in self.files:
+            try:
+                st = os.stat(self.root / os.fsdecode(name))
+                digest.update(b"%s\0%d\0%d\0" % (name, st.st_size, st.st_mtime_ns))
+            except OSError:  # unreadable now: skipped when loaded, and part of what was evaluated
+                digest.update(b"%s\0missing\0" % name)
+        return digest.hexdigest()
+
     def load(self, i: int) -> Image.Image | None:
         """Image ``i`` as RGB, or None (with a warning naming the file) when PIL cannot decode it."""
         path = self.path(i)
@@ -117,3 +133,9 @@ class TensorImages(LabelledImages):
     def load(self, i: int) -> torch.Tensor:
         """Image ``i``, a uint8 [C, H, W] view."""
         return self.images[i]
+
+    def fingerprint(self) -> str:
+        """The pixels and labels themselves (in memory, and small: Fashion-MNIST's val set is 10 MB)."""
+        digest = hashlib.sha1(self.targets.tobytes())
+        digest.update(self.images.contiguous().numpy().tobytes())
+        return digest.hexdigest()

@@ -185,15 +185,15 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _plan(jobs: list[CheckpointJob], precisions: list[str], recompute: bool,
+def _plan(jobs: list[CheckpointJob], precisions: list[str], recompute: bool, valsets: ValSets,
           warnings: list[str]) -> tuple[dict[int, EvalRecord], list[list[int]], dict[int, dict[str, Any]]]:
     """(cached records by job, groups of jobs to evaluate once each, cache keys by job): a group is one
     checkpoint content on one val set; best.pt joins the identical epoch_NNN.pt of its run."""
     cached, keys, todo = {}, {}, []
     for i, job in enumerate(jobs):
         try:
-            keys[i] = checkpoint_key(job.run.rundir.path, job.weights.checkpoint, job.val, job.run.padding,
-                                     precisions[i])
+            keys[i] = checkpoint_key(job.run.rundir.path, job.weights.checkpoint, job.val,
+                                     valsets.fingerprint(job.val), job.run.padding, precisions[i])
         except OSError as e:
             warnings.append(f"{job.weights.name}: left out ({e.strerror or e})")
             continue
@@ -228,13 +228,13 @@ def evaluate_checkpoints(jobs: list[CheckpointJob], opts: CheckpointEvalOptions)
         precisions = [p for p, _ in chosen]
         results = CheckpointResults([None] * len(jobs), precisions, device=device.type, is_main=dist.is_main)
         results.fell_back = [job.weights for job, (_, fell) in zip(jobs, chosen, strict=True) if fell]
+        valsets = ValSets(opts.batch_size, opts.workers, dist, pin_memory=device.type == "cuda")
         # rank 0 decides what is cached: ranks must run the same evaluations (their collectives pair up)
-        plan = _plan(jobs, precisions, opts.recompute, results.warnings) if dist.is_main else None
+        plan = _plan(jobs, precisions, opts.recompute, valsets, results.warnings) if dist.is_main else None
         cached, groups, keys = broadcast_object(plan, dist)
         for i, record in cached.items():
             results.records[i] = record
         results.cached = len(cached)
-        valsets = ValSets(opts.batch_size, opts.workers, dist, pin_memory=device.type == "cuda")
         for group in groups:  # first: a val set that cannot be built ends it before any checkpoint is read
             _check_val_set(jobs[group[0]], valsets)
         bar = _CheckpointBar(len(groups), dist)

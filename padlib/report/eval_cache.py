@@ -2,7 +2,9 @@
 size, precision, padding, versions): a second report costs nothing and an interrupted one resumes.
 
 A checkpoint file is known by its name, size and modification time, so a checkpoint rewritten (a resumed
-run, a tampered file) is evaluated again; ``evaluate.py ... --recompute`` ignores what is cached.
+run, a tampered file) is evaluated again; the val set by its config and by a digest of its images and labels
+(each file's name, size and modification time), so val images replaced under the same path are evaluated
+again too. ``evaluate.py ... --recompute`` ignores what is cached.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ class EvalRecord:
     seconds: float
 
 
-def checkpoint_key(run_path: Path, checkpoint: Path, val: Mapping[str, Any], padding: str,
+def checkpoint_key(run_path: Path, checkpoint: Path, val: Mapping[str, Any], val_digest: str, padding: str,
                    precision: str) -> dict[str, Any]:
     """The cache key of evaluating ``checkpoint`` (a file of the run at ``run_path``) on the val set of
-    the data config ``val`` in ``padding`` mode at ``precision``, with these package versions."""
+    the data config ``val`` whose images digest to ``val_digest``, in ``padding`` mode at ``precision``,
+    with these package versions."""
     import torch
 
     import padlib
@@ -50,8 +53,8 @@ def checkpoint_key(run_path: Path, checkpoint: Path, val: Mapping[str, Any], pad
     except ValueError:
         name = str(checkpoint.resolve())
     return {"format": FORMAT, "checkpoint": name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "val": dict(val), "padding": padding, "precision": precision, "padlib": padlib.__version__,
-            "torch": torch.__version__}
+            "val": dict(val), "val_digest": val_digest, "padding": padding, "precision": precision,
+            "padlib": padlib.__version__, "torch": torch.__version__}
 
 
 def _canonical(key: Mapping[str, Any]) -> str:

@@ -127,18 +127,35 @@ class ValSets:
     dist: Any = None  # engine.distributed.DistInfo: each rank loads its own shard (None: all of it)
     pin_memory: bool = False
     _cache: dict[str, Any] = field(default_factory=dict)
+    _bundles: dict[str, Any] = field(default_factory=dict)
+    _fingerprints: dict[str, str] = field(default_factory=dict)
 
     def get(self, cfg: Mapping[str, Any]) -> tuple[Any, Any]:
         """(DataBundle, val DataLoader) of ``cfg``."""
-        from padlib.data import build_data
         from padlib.engine.loaders import make_val_loader
 
         key = json.dumps(cfg, sort_keys=True, default=str)
         if key not in self._cache:
-            bundle = build_data(cfg)
+            bundle = self.bundle(cfg)
             self._cache[key] = (bundle, make_val_loader(bundle.val, self.batch_size, self.workers, self.dist,
                                                         self.pin_memory))
         return self._cache[key]
+
+    def bundle(self, cfg: Mapping[str, Any]) -> Any:
+        """The DataBundle of ``cfg``, built once."""
+        from padlib.data import build_data
+
+        key = json.dumps(cfg, sort_keys=True, default=str)
+        if key not in self._bundles:
+            self._bundles[key] = build_data(cfg)
+        return self._bundles[key]
+
+    def fingerprint(self, cfg: Mapping[str, Any]) -> str:
+        """The digest of ``cfg``'s val images and labels (``LabelledImages.fingerprint``), computed once."""
+        key = json.dumps(cfg, sort_keys=True, default=str)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = self.bundle(cfg).val.fingerprint()
+        return self._fingerprints[key]
 
 
 def load_model(weights: Weights, ckpt: Mapping[str, Any], padding: str, num_classes: int) -> nn.Module:
