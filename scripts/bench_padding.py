@@ -1,6 +1,6 @@
 """Train-step time of each padding mode relative to zero padding (the paper's Table 1).
 
-Modes are interleaved in one process: every step runs each mode once (rotating which goes first),
+Modes are interleaved in one process: every round runs each mode once (in a fresh random order),
 from the same initial weights on the same batch, so drifts in machine load hit all modes alike.
 A process-level warmup on throwaway copies of every mode comes first, so a mode's *first* step
 measures what the mode itself pays then (partial: computing its ratios r), not library start-up.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import random
 import statistics
 import sys
 import time
@@ -71,9 +72,10 @@ SETTINGS = {
         "clock": "cpu",
     },
     # `make demo`: resnet18 on Fashion-MNIST at 32 px, batch 128, 10 classes, every core
-    "demo": {"archs": ["resnet18"], "size": 32, "batch": 128, "classes": 10, "steps": 30},
-    # the paper's models and input size at a batch a CPU can take
-    "paper-cpu": {"archs": ["resnet50"], "size": 224, "batch": 32, "classes": 1000, "steps": 15},
+    "demo": {"archs": ["resnet18"], "size": 32, "batch": 128, "classes": 10, "steps": 60},
+    # the paper's models and input size at a batch a CPU can take; on a shared 2-core machine a step
+    # varies by ~10%, and 40 rounds bring the ratio's 95% CI to about +-0.035
+    "paper-cpu": {"archs": ["resnet50"], "size": 224, "batch": 32, "classes": 1000, "steps": 40},
 }
 
 
@@ -175,10 +177,11 @@ def timed(step: Callable[[], None], device: torch.device, clock: str) -> float:
     return now() - start
 
 
-def rotated(modes: list[str], i: int) -> list[str]:
-    """``modes`` starting at the ``i``-th, so no mode always runs first."""
-    i %= len(modes)
-    return modes[i:] + modes[:i]
+def round_order(modes: list[str], i: int) -> list[str]:
+    """``modes`` in round ``i``'s order: a permutation seeded by ``i``, so no mode always runs first or
+    always follows the same mode (a rotation keeps each mode's predecessor, so whatever one model's step
+    leaves behind in caches and the allocator would bias the next one's time the same way every round)."""
+    return random.Random(i).sample(modes, len(modes))
 
 
 Times = dict[str, list[float]]
@@ -210,12 +213,12 @@ def bench_arch(arch: str, args: argparse.Namespace) -> tuple[Times, Times]:
     first: Times = {mode: [] for mode in args.modes}
     steps = {}
     for i in tqdm(range(args.first_repeats), desc=f"{arch} first steps", leave=False):
-        for mode in rotated(args.modes, i):
+        for mode in round_order(args.modes, i):
             steps[mode] = fresh_step(mode)
             first[mode].append(timed(steps[mode], device, args.clock))
     steady: Times = {mode: [] for mode in args.modes}
     for i in tqdm(range(args.steps), desc=arch):
-        for mode in rotated(args.modes, i):
+        for mode in round_order(args.modes, i):
             steady[mode].append(timed(steps[mode], device, args.clock))
     return first, steady
 

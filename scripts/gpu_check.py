@@ -479,7 +479,7 @@ def part_throughput(ctx: Context) -> list[dict[str, Any]]:
     rates: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
     for r in range(s.train_rounds):
-        for name in bench_padding.rotated(names, r):  # interleaved, so drifts hit all alike
+        for name in bench_padding.round_order(names, r):  # interleaved, so drifts hit all alike
             seconds = bench_padding.timed(lambda name=name: runners[name](s.train_steps), device, "wall")
             rates[name].append(s.train_steps * s.train_batch / seconds)
     yardstick = statistics.median(rates[names[-1]])

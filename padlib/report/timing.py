@@ -82,7 +82,8 @@ def _setup(r: dict[str, Any]) -> str:
 
 def _later(r: dict[str, Any]) -> str:
     low, high = r["ci_low_percent"], r["ci_high_percent"]
-    ci = "" if is_missing(low) or is_missing(high) else f" [{low:.1f}, {high:.1f}]"
+    # zero padding against itself: 100 by definition, no interval to show
+    ci = "" if r["mode"] == "zero" or is_missing(low) or is_missing(high) else f" [{low:.1f}, {high:.1f}]"
     return f"{r['median_percent']:.2f}{ci}"
 
 
