@@ -74,7 +74,7 @@ SETTINGS = {
     # `make demo`: resnet18 on Fashion-MNIST at 32 px, batch 128, 10 classes, every core
     "demo": {"archs": ["resnet18"], "size": 32, "batch": 128, "classes": 10, "steps": 60},
     # the paper's models and input size at a batch a CPU can take; on a shared 2-core machine a step
-    # varies by ~10%, and 40 rounds bring the ratio's 95% CI to about +-0.035
+    # varies by ~10%, and 40 rounds bring the ratio's 95% CI to about +-0.05
     "paper-cpu": {"archs": ["resnet50"], "size": 224, "batch": 32, "classes": 1000, "steps": 40},
 }
 
