@@ -66,13 +66,15 @@ FLOORS = {
 }
 
 
+FLOOR_OF = {m: floor for floor, names in FLOORS.items() for m in names}
+
+
 def floor_of(module: str) -> float | None:
     """The floor of a padlib module: its own entry, else its package's (``padlib.padding.mode`` -> 2)."""
     name = module.removeprefix("padlib").removeprefix(".")
-    by_name = {m: floor for floor, names in FLOORS.items() for m in names}
-    while name not in by_name and name:
+    while name not in FLOOR_OF and name:
         name = name.rpartition(".")[0]
-    return by_name.get(name)
+    return FLOOR_OF.get(name)
 
 
 def test_imports_only_go_down_the_floors():

@@ -15,7 +15,7 @@ from typing import Any
 from padlib.report.collect import Run, Sweep
 from padlib.report.stats import is_missing
 from padlib.report.summary import Key, RunValue, summarize_groups, summary_table, zero_reference
-from padlib.report.writers import Column, Table, write_all
+from padlib.report.writers import Column, Table, value_with_ci, write_all
 
 # metrics.jsonl field -> the measure's name in the table; each run's value is its median over epochs
 MEASURES = {"images_per_s": "train images/s", "epoch_time_s": "epoch s"}
@@ -75,11 +75,7 @@ def run_timing_table(sweep: Sweep) -> Table:
 
 
 def _percent_text(row: dict[str, Any]) -> str:
-    pct, low, high = row.get("percent_of_zero"), row.get("percent_ci_low"), row.get("percent_ci_high")
-    if is_missing(pct):
-        return "-"
-    ci = "" if is_missing(low) or is_missing(high) else f" [{low:.1f}, {high:.1f}]"
-    return f"{pct:.1f}{ci}"
+    return value_with_ci(row.get("percent_of_zero"), row.get("percent_ci_low"), row.get("percent_ci_high"))
 
 
 def write_run_timing(sweep: Sweep, out_dir: Path) -> list[Path]:

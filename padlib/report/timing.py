@@ -9,13 +9,16 @@ from typing import Any
 from padlib.errors import PadlibError
 from padlib.report.collect import group_order
 from padlib.report.paper import paper_timing, read_rows
-from padlib.report.stats import is_missing
-from padlib.report.writers import Column, Table, write_all
+from padlib.report.writers import Column, Table, value_with_ci, write_all
 
 SETUP = ("device", "size", "batch", "amp", "channels_last", "compile")
 OPTIONAL_SETUP = ("setting", "threads", "clock")  # written by later versions of the benchmark
-CI = ("median_ratio_ci_low", "median_ratio_ci_high")  # likewise
 REQUIRED = ("arch", "mode", *SETUP, "first_step_s", "median_step_s", "first_ratio", "median_ratio")
+
+
+def _optional_percent(row: dict[str, str], key: str, path: Path, line: int) -> float | None:
+    """``row[key]`` as a percent, None where the CSV has no such column or cell (an older benchmark)."""
+    return None if row.get(key) in (None, "") else 100 * _float(row, key, path, line)
 
 
 def _float(row: dict[str, str], key: str, path: Path, line: int) -> float:
@@ -42,8 +45,8 @@ def timing_table(path: Path, paper_dir: Path | None = None) -> Table:
             "median_step_s": _float(r, "median_step_s", path, line),
             "first_percent": 100 * first,
             "median_percent": 100 * median,
-            **{f"{k.removeprefix('median_ratio_')}_percent": (
-                100 * _float(r, k, path, line) if r.get(k) not in (None, "") else None) for k in CI},
+            "ci_low_percent": _optional_percent(r, "median_ratio_ci_low", path, line),
+            "ci_high_percent": _optional_percent(r, "median_ratio_ci_high", path, line),
             # the paper times zero padding once ("all" iterations) and partial on its first and later ones
             "paper_first_percent": paper.get((r["arch"], r["mode"], "first" if r["mode"] != "zero" else "all")),
             "paper_later_percent": paper.get((r["arch"], r["mode"], "second_to_nth" if r["mode"] != "zero" else "all")),
@@ -81,10 +84,10 @@ def _setup(r: dict[str, Any]) -> str:
 
 
 def _later(r: dict[str, Any]) -> str:
-    low, high = r["ci_low_percent"], r["ci_high_percent"]
     # zero padding against itself: 100 by definition, no interval to show
-    ci = "" if r["mode"] == "zero" or is_missing(low) or is_missing(high) else f" [{low:.1f}, {high:.1f}]"
-    return f"{r['median_percent']:.2f}{ci}"
+    if r["mode"] == "zero":
+        return f"{r['median_percent']:.2f}"
+    return value_with_ci(r["median_percent"], r["ci_low_percent"], r["ci_high_percent"], decimals=2)
 
 
 def _pct(value: float | None) -> str:

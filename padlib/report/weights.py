@@ -126,36 +126,40 @@ class ValSets:
     workers: int
     dist: Any = None  # engine.distributed.DistInfo: each rank loads its own shard (None: all of it)
     pin_memory: bool = False
-    _cache: dict[str, Any] = field(default_factory=dict)
     _bundles: dict[str, Any] = field(default_factory=dict)
+    _loaders: dict[str, Any] = field(default_factory=dict)
     _fingerprints: dict[str, str] = field(default_factory=dict)
 
     def get(self, cfg: Mapping[str, Any]) -> tuple[Any, Any]:
         """(DataBundle, val DataLoader) of ``cfg``."""
         from padlib.engine.loaders import make_val_loader
 
-        key = json.dumps(cfg, sort_keys=True, default=str)
-        if key not in self._cache:
-            bundle = self.bundle(cfg)
-            self._cache[key] = (bundle, make_val_loader(bundle.val, self.batch_size, self.workers, self.dist,
-                                                        self.pin_memory))
-        return self._cache[key]
+        key, bundle = _cfg_key(cfg), self.bundle(cfg)
+        if key not in self._loaders:
+            self._loaders[key] = make_val_loader(bundle.val, self.batch_size, self.workers, self.dist,
+                                                 self.pin_memory)
+        return bundle, self._loaders[key]
 
     def bundle(self, cfg: Mapping[str, Any]) -> Any:
         """The DataBundle of ``cfg``, built once."""
         from padlib.data import build_data
 
-        key = json.dumps(cfg, sort_keys=True, default=str)
+        key = _cfg_key(cfg)
         if key not in self._bundles:
             self._bundles[key] = build_data(cfg)
         return self._bundles[key]
 
     def fingerprint(self, cfg: Mapping[str, Any]) -> str:
         """The digest of ``cfg``'s val images and labels (``LabelledImages.fingerprint``), computed once."""
-        key = json.dumps(cfg, sort_keys=True, default=str)
+        key = _cfg_key(cfg)
         if key not in self._fingerprints:
             self._fingerprints[key] = self.bundle(cfg).val.fingerprint()
         return self._fingerprints[key]
+
+
+def _cfg_key(cfg: Mapping[str, Any]) -> str:
+    """A data config as a dict key: equal configs, equal keys."""
+    return json.dumps(cfg, sort_keys=True, default=str)
 
 
 def load_model(weights: Weights, ckpt: Mapping[str, Any], padding: str, num_classes: int) -> nn.Module:

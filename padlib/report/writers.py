@@ -80,6 +80,14 @@ def ci_text(low: Any, high: Any, decimals: int = SHOW_DECIMALS) -> str:
     return f"[{float(low):+.{decimals}f}, {float(high):+.{decimals}f}]"
 
 
+def value_with_ci(value: Any, low: Any, high: Any, decimals: int = 1, ci_decimals: int = 1) -> str:
+    """A value followed by its interval as ``[low, high]`` where both ends exist; '-' without a value."""
+    if is_missing(value):
+        return "-"
+    ci = "" if is_missing(low) or is_missing(high) else f" [{float(low):.{ci_decimals}f}, {float(high):.{ci_decimals}f}]"
+    return f"{float(value):.{decimals}f}{ci}"
+
+
 def _shown_cells(table: Table, row: dict[str, Any]) -> list[str]:
     return [c.render(row) if c.render else show_cell(row.get(c.name), c.kind) for c in table.shown]
 
