@@ -16,6 +16,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from padlib.engine.distributed import env_rank
 from padlib.errors import PadlibError
+from padlib.run_naming import register_resolvers
 
 log = logging.getLogger("padlib")
 
@@ -36,6 +37,9 @@ def main(cfg: DictConfig) -> None:
         print(f"error: {e.full_key} must be set (e.g. {e.full_key}=/path)", file=sys.stderr)
         sys.exit(2)
 
+
+# configs/config.yaml names run directories with padlib's resolvers
+register_resolvers()
 
 if __name__ == "__main__":
     if env_rank() != 0:

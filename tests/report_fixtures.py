@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -177,3 +178,15 @@ def paired_power_by_hand(diff: float, sd: float, n: int, alpha: float = 0.05) ->
         return (sps.norm.sf(scale - delta) + sps.norm.cdf(-scale - delta)) * sps.chi2.pdf(v, df)
 
     return integrate.quad(rejects, 0, np.inf, epsabs=1e-12, limit=200)[0]
+
+
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    """The tables of a Markdown text, each a list of rows of cells (``\\|`` is a pipe inside a cell)."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables

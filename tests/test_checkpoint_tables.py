@@ -34,7 +34,9 @@ def sweep(tmp_path_factory, data_root):
     cmd = [c for c in train_cmd(root, data_root, "model=timm", "model.name=test_resnet", f"trainer.keep_last={KEEP}",
                                 "trainer.optim.lr=0.0005", "padding=zero,partial", "seed=1,2")
            if not c.startswith(("hydra.run.dir=", "trainer.epochs="))]
-    res = run([cmd[0], cmd[1], "-m", f"hydra.sweep.dir={root}", f"trainer.epochs={EPOCHS}", *cmd[2:]])
+    # a layout of its own (hydra.sweep.subdir): every point differs in padding and seed only
+    res = run([cmd[0], cmd[1], "-m", f"hydra.sweep.dir={root}", "hydra.sweep.subdir=${model.name}/${padding.mode}/"
+               "seed${seed}", f"trainer.epochs={EPOCHS}", *cmd[2:]])
     assert res.returncode == 0, res.stderr[-3000:]
     return root
 

@@ -137,8 +137,8 @@ def test_tables_name_runs_with_other_settings(sweep, tmp_path, capsys):
     assert "resnet18 runs differ in trainer.epochs, which change results: not pooled" in capsys.readouterr().out
     with open(tmp_path / "best.csv") as f:
         assert [(r["arch"], r["n_runs"]) for r in csv.DictReader(f)] == [
-            ("resnet18 [trainer.epochs=3]", "1"), ("resnet18 [trainer.epochs=6]", "3"),
-            ("resnet18 [trainer.epochs=6]", "3")]
+            ("resnet18 [epochs=3]", "1"), ("resnet18 [epochs=6]", "3"),
+            ("resnet18 [epochs=6]", "3")]
 
 
 def test_cross_evaluates_at_the_runs_precision(tmp_path, capsys):

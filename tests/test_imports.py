@@ -54,7 +54,7 @@ def test_no_import_cycles():
 # docs/ARCHITECTURE.md's floors, bottom first; report/'s own four floors sit inside floor 5
 FLOORS = {
     1: ["errors", "fileio", "provenance", "configcheck"],
-    2: ["", "padding", "checkpoint", "rundir"],
+    2: ["", "padding", "checkpoint", "rundir", "run_naming"],
     3: ["models", "data"],
     4: ["engine", "audit"],
     5.1: ["report", "report.collect", "report.power", "report.stats", "report.writers", "report.paper",

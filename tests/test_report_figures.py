@@ -126,7 +126,7 @@ def test_figures_keep_settings_apart(tmp_path):
             make_predictions(run, TARGETS if padding == "partial" else (TARGETS + 1) % 4, TARGETS)
     report = make_figures(load_sweep(tmp_path / "s"), tmp_path / "out", FigureOptions(activations=False))
     names = {p.name for p in report.paths}
-    assert {"per_image_resnet18_trainer.epochs=3_zero_vs_partial.csv",
-            "per_image_resnet18_trainer.epochs=6_zero_vs_partial.csv"} <= names
-    assert any(line.startswith("resnet18 [trainer.epochs=3]: 16 val images every zero run (1)")
+    assert {"per_image_resnet18_epochs=3_zero_vs_partial.csv",
+            "per_image_resnet18_epochs=6_zero_vs_partial.csv"} <= names
+    assert any(line.startswith("resnet18 [epochs=3]: 16 val images every zero run (1)")
                for line in report.lines)

@@ -39,6 +39,14 @@ def train_cmd(run_dir: Path, data_root: Path, *overrides: str, folder: bool = Fa
     ]
 
 
+def sweep_cmd(sweep_dir: Path, data_root: Path, *overrides: str, launcher: str | None = None) -> list[str]:
+    """``train.py -m`` over ``overrides`` into ``sweep_dir`` (Hydra's basic launcher unless ``launcher``),
+    with train_cmd's small settings."""
+    cmd = [c for c in train_cmd(sweep_dir, data_root, *overrides) if not c.startswith("hydra.run.dir=")]
+    hydra = [f"hydra/launcher={launcher}"] if launcher else []
+    return [cmd[0], cmd[1], "-m", *hydra, f"hydra.sweep.dir={sweep_dir}", *cmd[2:]]
+
+
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a training subprocess: unbuffered, 1 thread per process (2-core machine)."""
     return {

@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from padlib.engine.loop import (
     validate,
 )
 from padlib.engine.optim import build_optimizer, build_scheduler
-from padlib.engine.preemption import PreemptionHandler
+from padlib.engine.preemption import Fault, PreemptionHandler
 from padlib.engine.progress import Progress
 from padlib.errors import PadlibError
 from padlib.models import build_model
@@ -102,6 +102,7 @@ class Trainer:
         # Resolved first: an unknown or unimportable mode is an error before any data is read.
         self.padding = get_padding(dict(cfg["padding"]))
         self.preemption = PreemptionHandler()
+        self.fault = Fault.from_env()
 
     # --- set-up ----------------------------------------------------------------------------
     def _batch_size(self, data: DataBundle) -> int:
@@ -312,6 +313,7 @@ class Trainer:
     def fit(self) -> str:
         """Train to the planned number of epochs (resuming if possible); returns the final status."""
         if self.run.exists():
+            self.fault = None  # a test's fault interrupts a run's first start only
             info = self.run.read_info()
             if info["status"] == "completed":
                 diffs = config_diffs(info.get("config", {}), self.cfg)
@@ -359,6 +361,18 @@ class Trainer:
         if self.dist.is_main and self.run.exists():
             self.run.update_info(status=status, updated=time.time())
 
+    def _stop_poll(self, epoch: int, meters: TrainMeters) -> Callable[[], bool]:
+        """What the loop asks before each step: has a preemption signal arrived?"""
+        fault = self.fault
+        if fault is None:
+            return self.preemption.requested
+
+        def poll() -> bool:
+            fault.fire_at(epoch, meters.steps, self.dist.rank)
+            return self.preemption.requested()
+
+        return poll
+
     def _epochs(self, pos: Position, meters: TrainMeters) -> None:
         epochs = self.tcfg.epochs
         model = self._wrapped_model()
@@ -379,7 +393,7 @@ class Trainer:
                 progress = Progress(self.sampler.batches_per_epoch - pos.batch, f"epoch {epoch}/{epochs}", show,
                                     log_every)
                 finished = train_one_epoch(model, self.train_loader, ctx, meters, progress,
-                                           self.preemption.requested, check_every=log_every)
+                                           self._stop_poll(epoch, meters), check_every=log_every)
                 progress.close()
                 if not finished:
                     pos.batch = meters.steps

@@ -4,7 +4,7 @@ Problems with single runs (a foreign run.json, a corrupt metrics line, an unfini
 warnings and the run is left out or trimmed; only a sweep with nothing usable is an error.
 
 Runs of one arch trained with different settings (epochs, data subset, batch size, precision, ...) are
-never pooled: each distinct setting gets its own group, labelled e.g. ``resnet18 [trainer.epochs=3]``,
+never pooled: each distinct setting gets its own group, labelled e.g. ``resnet18 [epochs=3]``,
 and that label is the "arch" of every table row, so each padding is compared with zero padding at the
 same settings.
 """
@@ -55,7 +55,7 @@ class Run:
 
     @property
     def label(self) -> str:
-        """The run's group label: the table rows' "arch", e.g. ``resnet18 [trainer.epochs=3]``."""
+        """The run's group label: the table rows' "arch", e.g. ``resnet18 [epochs=3]``."""
         return self.group or self.arch
 
     @property
@@ -134,7 +134,7 @@ class Sweep:
 
 
 def label_arch(label: str) -> str:
-    """The architecture of a group label (``resnet18 [trainer.epochs=3]`` -> ``resnet18``)."""
+    """The architecture of a group label (``resnet18 [epochs=3]`` -> ``resnet18``)."""
     return label.partition(_LABEL_OPEN)[0]
 
 
@@ -239,6 +239,19 @@ def _warn_mixed_versions(runs: list[Run], warnings: list[str]) -> None:
                             "them can come from the environment, not the padding (see requirements.lock)")
 
 
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Each dotted key by its shortest last part that no other key ends with (``trainer.optim.lr`` -> ``lr``)."""
+    parts = {k: k.split(".") for k in keys}
+    short = {}
+    for key, p in parts.items():
+        for n in range(1, len(p) + 1):
+            tail = p[-n:]
+            if not any(o != key and q[-n:] == tail for o, q in parts.items()):
+                break
+        short[key] = ".".join(tail)
+    return short
+
+
 def split_by_settings(runs: list[Run]) -> list[str]:
     """Give runs of one arch that differ in a setting that changes results their own group label (set
     ``run.group``), so they are never pooled; one note per arch naming the settings and the runs."""
@@ -253,11 +266,13 @@ def split_by_settings(runs: list[Run]) -> list[str]:
         varying = [k for k in keys if len({s.get(k) for s in settings}) > 1]
         if not varying:
             continue
-        members: dict[str, list[str]] = defaultdict(list)
+        members: dict[str, int] = defaultdict(int)
+        short = short_names(varying)
         for run, s in zip(arch_runs, settings, strict=True):
-            run.group = arch + _LABEL_OPEN + ", ".join(f"{k}={s.get(k, 'unset')}" for k in varying) + "]"
-            members[run.group].append(run.name)
-        listing = "; ".join(f"{label}: {', '.join(sorted(names))}" for label, names in sorted(members.items()))
+            run.group = arch + _LABEL_OPEN + ", ".join(f"{short[k]}={s.get(k, 'unset')}" for k in varying) + "]"
+            members[run.group] += 1
+        # the run directories name their settings (docs/RUN_DIRECTORY.md): counts are enough here
+        listing = "; ".join(f"{label}: {n} run{'s' if n > 1 else ''}" for label, n in sorted(members.items()))
         notes.append(f"{arch} runs differ in {', '.join(varying)}, which change results: not pooled, one row "
                      f"per setting ({listing})")
     return notes

@@ -86,7 +86,7 @@ def _border_score(sweep: Sweep, out: Path, opts: FigureOptions, models: RunModel
 
 
 def file_stem(label: str) -> str:
-    """A group label made safe for a file name (``resnet18 [trainer.epochs=3]`` -> ``resnet18_trainer.epochs=3``)."""
+    """A group label made safe for a file name (``resnet18 [epochs=3]`` -> ``resnet18_epochs=3``)."""
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", label).strip("_")
 
 

@@ -92,6 +92,16 @@ def _shown_cells(table: Table, row: dict[str, Any]) -> list[str]:
     return [c.render(row) if c.render else show_cell(row.get(c.name), c.kind) for c in table.shown]
 
 
+def markdown_cell(text: Any) -> str:
+    """Text that stays one Markdown table cell: pipes escaped, line breaks as spaces."""
+    return " ".join(str(text).split("\n")).replace("|", "\\|")
+
+
+def markdown_row(cells: list[Any]) -> str:
+    """One Markdown table row of ``cells``."""
+    return "| " + " | ".join(markdown_cell(c) for c in cells) + " |"
+
+
 def write_csv(table: Table, path: Path) -> Path:
     """Write the table's CSV (every column, full precision)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,9 +117,10 @@ def to_markdown(table: Table, level: int = 2) -> str:
     """The table as a Markdown section: heading, table, then its notes as a list."""
     lines = [f"{'#' * level} {table.title}", ""]
     if table.rows:
-        lines.append("| " + " | ".join(c.label for c in table.shown) + " |")
+        # every row escapes its pipes, so header, delimiter and rows have one width
+        lines.append(markdown_row([c.label for c in table.shown]))
         lines.append("| " + " | ".join("---" if c.kind == "text" else "---:" for c in table.shown) + " |")
-        lines += ["| " + " | ".join(_shown_cells(table, r)) + " |" for r in table.rows]
+        lines += [markdown_row(_shown_cells(table, r)) for r in table.rows]
     else:
         lines.append("(no rows)")
     if table.notes:
