@@ -13,7 +13,7 @@ DEMO := demo_gpu
 DEMO_OUT := results/fashion_mnist_gpu
 endif
 
-.PHONY: venv data test lint demo bench lock gpu-check
+.PHONY: venv data slurm test lint demo bench lock gpu-check
 
 # Every package is pinned by requirements.lock (pip constraints), so a fresh clone installs the
 # versions the committed results were made with. torch and torchvision come from PyPI together
@@ -44,7 +44,12 @@ data: venv
 lint: venv
 	$(PY) -m ruff check .
 
-test: venv data lint
+# A real one-node SLURM on this machine for tests/test_slurm.py (Debian's packages; root or sudo). Where it
+# cannot start, those tests skip with the reason it gave; CI sets PADLIB_REQUIRE_SLURM=1 and they must run.
+slurm:
+	-bash scripts/slurm_local.sh start
+
+test: venv data lint slurm
 	$(PY) -m pytest
 
 # Test sizes of the resolution report: Fashion-MNIST trains at 32 px. Re-evaluated checkpoints are cached in

@@ -469,13 +469,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def sharded(args: argparse.Namespace) -> bool:
+    """Whether a subcommand splits its work over torchrun's ranks (each val image scored once, rank 0
+    writes); the others run on rank 0 alone."""
+    return args.command == "resolution" or (args.command == "tables" and getattr(args, "from_checkpoints", False))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a PadlibError becomes ``error: <msg>`` on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
     from padlib.engine.distributed import env_rank
 
-    if env_rank() != 0:  # under torchrun only rank 0 reports; the others evaluate their shards quietly
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+    if env_rank() != 0:
+        if not sharded(args):
+            return 0  # rank 0 does it alone: N ranks would repeat it and write the same files N times
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process): rank 0 reports
     try:
         return args.func(args)
     except (PadlibError, OSError) as e:  # OSError: unreadable/unwritable paths, still one line

@@ -29,7 +29,7 @@ from padlib.errors import PadlibError
 from padlib.fileio import atomic_write_bytes
 
 FORMAT = "padlib-run/1"
-STATUSES = ("running", "completed", "failed")
+STATUSES = ("running", "interrupted", "completed", "failed")
 REQUIRED_INFO = ("arch", "padding", "seed", "dataset", "epochs", "world_size", "status")
 REQUIRED_METRICS = ("epoch", "val_top1", "val_top5", "val_loss", "train_loss")
 

@@ -3,6 +3,7 @@ torchrun sharding, on a tiny sweep trained by train.py (timm's test_resnet, 2 pa
 
 import csv
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -224,3 +225,19 @@ def test_cache_notices_val_images_changed_under_the_same_path(sweep, data_root, 
     capsys.readouterr()
     assert evaluate.main(args) == 0 and len(calls) == evaluations
     assert "served from the cache" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["cross"], ["all"]])
+def test_torchrun_runs_unsharded_subcommands_on_rank_0_alone(sweep, tmp_path, command):
+    """Subcommands that do not shard their work: rank 0 alone evaluates and writes; the other ranks end at
+    once (before: every rank evaluated everything on GPU 0 and wrote the same files)."""
+    root, _ = one_run(sweep, tmp_path)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(REPO / "evaluate.py"), *command, str(root), "--out", str(out), *CPU]
+    res = run(cmd)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    written = [line for line in res.stdout.splitlines() if line.startswith("wrote ")]
+    assert written and len(written) == len(set(written)), written
+    # one cross-testing progress bar: tqdm starts each with "0/N [00:00<?"
+    assert len(re.findall(r"cross-testing:\s+0%\|\s*\| 0/\d+ \[00:00<\?", res.stderr)) == 1, res.stderr[-2000:]

@@ -73,7 +73,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(reference, data_root,
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=partial")
     # kill during epoch 2: after epoch 1's metrics, once a step of epoch 2 is logged
-    interrupt(cmd, tmp_path / "log1", "epoch 2/3 [2/")
+    assert interrupt(cmd, "SIGKILL@2:2") == -signal.SIGKILL
     assert RunDir(run_dir).read_info()["status"] == "running"
     assert load_checkpoint(RunDir(run_dir).last_checkpoint)["epoch"] == 1  # the last good one, intact
     res = run(cmd)
@@ -87,9 +87,12 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(reference, data_root,
 def test_preemption_signal_saves_mid_epoch_and_resume_matches(reference, data_root, tmp_path, sig):
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=partial")
-    assert interrupt(cmd, tmp_path / "log1", "epoch 2/3 [3/", sig) == 128 + sig
+    assert interrupt(cmd, f"{sig.name}@2:3") == 128 + sig
     last = load_checkpoint(RunDir(run_dir).last_checkpoint)
-    assert last["epoch"] == 1 and last["batch"] >= 3, "expected a mid-epoch checkpoint"
+    assert (last["epoch"], last["batch"]) == (1, 3), "expected a checkpoint at step 3 of epoch 2"
+    info = RunDir(run_dir).read_info()
+    assert info["status"] == "interrupted"
+    assert [(i["signal"], i["epoch"], i["batch"]) for i in info["interruptions"]] == [(sig.name, 2, 3)]
     res = run(cmd)
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"batch {last['batch']}" in res.stdout + res.stderr
@@ -197,7 +200,7 @@ def test_bad_trainer_values_get_one_clear_line(tmp_path, data_root):
 def test_truncated_last_checkpoint_resumes_from_the_newest_readable_one(reference, data_root, tmp_path):
     run_dir = tmp_path / "run"
     cmd = train_cmd(run_dir, data_root, "trainer.epochs=3", "trainer.keep_last=2", "padding=partial")
-    interrupt(cmd, tmp_path / "log1", "epoch 3/3 [2/")
+    assert interrupt(cmd, "SIGKILL@3:2") == -signal.SIGKILL
     rd = RunDir(run_dir)
     assert [p.name for p in rd.epoch_checkpoints()] == ["epoch_001.pt", "epoch_002.pt"]
     # a full disk or a failing file system: last.pt and the newest epoch checkpoint cut short

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -65,17 +64,15 @@ def run(
     return subprocess.run(cmd, cwd=REPO, env=env(extra_env), capture_output=True, text=True, timeout=timeout)
 
 
-def start(cmd: list[str], log: Path) -> subprocess.Popen:
+def start(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start in the background, output to ``log``."""
-    return subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(cmd, cwd=REPO, env=env(extra_env), stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
-def interrupt(cmd: list[str], log: Path, marker: str, sig: int = signal.SIGKILL, timeout: float = 120) -> int:
-    """Start ``cmd``, send it ``sig`` once ``marker`` is in its log (or it ended), and return its exit status."""
-    proc = start(cmd, log)
-    wait_for(lambda: marker in log.read_text() or proc.poll() is not None, timeout=timeout, what=repr(marker))
-    proc.send_signal(sig)
-    return proc.wait(timeout=120)
+def interrupt(cmd: list[str], fault: str, timeout: float = 300) -> int:
+    """Run ``cmd`` until the signal ``fault`` names (``PADLIB_FAULT``: SIGNAL@EPOCH:STEP[/RANK], sent by
+    the run itself when that step is reached) stops it; returns its exit status."""
+    return run(cmd, timeout=timeout, extra_env={"PADLIB_FAULT": fault}).returncode
 
 
 def wait_for(predicate, timeout: float = 120, what: str = "condition") -> None:

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from padlib.engine.amp import autocast
-from padlib.engine.distributed import DistInfo, all_reduce_sum, any_rank, gather_objects
+from padlib.engine.distributed import DistInfo, all_reduce_sum, any_rank, any_rank_flags, gather_objects
 from padlib.engine.progress import Progress
 
 
@@ -100,11 +100,9 @@ def train_one_epoch(
     for batch in loader:
         meters.skipped += batch.skipped
         empty, stop = len(batch.targets) == 0, stop_requested()
-        if ctx.dist.enabled:
-            # One 2-value all-reduce a step: DDP ranks must skip an all-unreadable batch and stop
-            # for preemption together, or their gradient all-reduces would no longer line up.
-            flags = all_reduce_sum(torch.tensor([float(empty), float(stop)], device=ctx.device), ctx.dist)
-            empty, stop = bool(flags[0] > 0), bool(flags[1] > 0)
+        # DDP ranks must skip an all-unreadable batch and stop for preemption together, or their gradient
+        # all-reduces would no longer line up: one 2-flag all-reduce a step, on the host (no GPU sync)
+        empty, stop = any_rank_flags([empty, stop], ctx.dist)
         n = 0
         if not empty:
             images = _to_device(batch.images, ctx.device, ctx.channels_last)

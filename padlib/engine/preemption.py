@@ -1,8 +1,21 @@
-"""Preemption: SIGUSR1/SIGUSR2/SIGTERM become a flag the loop polls between steps, so it can save a mid-epoch
-checkpoint before the job goes away; then the launcher's own handler (submitit's requeue) takes over.
+"""Preemption: a signal becomes a flag the loop polls between steps; the loop saves a mid-epoch checkpoint,
+and only once it is on disk does the job leave, handed to whoever requeues it.
 
-``PADLIB_FAULT`` (tests only) makes a run send itself a signal at an exact step, so an interruption test
-interrupts where it means to, on any machine at any speed."""
+What SLURM sends (docs/CLUSTER.md): SIGTERM to every task when a job is preempted, requeued
+(``scontrol requeue``), cancelled or at its time limit, then SIGKILL after ``KillWait`` (30 s by
+default); ``--signal=USR2@N`` (submitit's time-limit warning; many sbatch scripts use USR1) N seconds
+before the time limit, after which the job must requeue itself.
+
+The hand-off (:meth:`PreemptionHandler.hand_off`), after every rank stopped at the same step:
+1. rank 0 writes ``last.pt`` (atomic, fsynced); every rank waits for it at a barrier, because a rank
+   that leaves with an error status ends the whole step under ``KillOnBadExit=1``;
+2. rank 0 hands the job on: submitit's own handler (it requeues on its signal), or for a time-limit
+   warning in a plain SLURM job ``scontrol requeue``; SIGTERM needs nothing (SLURM acts itself);
+3. every rank waits for that at a second barrier, then all exit with 128 + the signal.
+
+``PADLIB_FAULT`` and ``PADLIB_SAVE_DELAY_S`` exist for tests: a signal at an exact step, and a slow
+checkpoint file system.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +23,31 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from padlib.engine.distributed import DistInfo, barrier
 from padlib.errors import PadlibError
 
 log = logging.getLogger("padlib")
 
-# SLURM/submitit warn with SIGUSR2 by default (SUBMITIT_PREEMPT_SIGNAL), many clusters with SIGUSR1,
-# and SIGTERM comes at the end of a time limit or a preemption.
+# SLURM/submitit warn with SIGUSR2 by default (SUBMITIT_PREEMPT_SIGNAL), many sbatch scripts with SIGUSR1;
+# SIGTERM comes on preemption, requeue, cancellation and at the time limit.
 SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
+WARNING_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # "the time limit is near": the job must requeue itself
+
+
+def slurm_job() -> dict[str, Any]:
+    """The SLURM job this process runs in (id and how many times it was requeued), or {}."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return {}
+    return {"slurm_job_id": os.environ["SLURM_JOB_ID"],
+            "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0"))}
 
 
 class PreemptionHandler:
@@ -29,7 +55,7 @@ class PreemptionHandler:
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def install(self) -> PreemptionHandler:
         """Take over the signals, keeping whatever handler was there to chain to later."""
@@ -40,7 +66,7 @@ class PreemptionHandler:
     def uninstall(self) -> None:
         """Give the signals back to their previous handlers."""
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)
         self._previous.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -52,24 +78,65 @@ class PreemptionHandler:
         """True once a preemption signal arrived."""
         return self.received is not None
 
-    def exit(self) -> NoReturn:
-        """Hand over to the previous handler (submitit requeues the job and exits), else exit 128+signum."""
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.received or signal.SIGTERM).name
+
+    def hand_off(self, dist: DistInfo, record: Callable[[str], None]) -> NoReturn:
+        """Leave the job after the checkpoint is durable (the caller saved it on rank 0): rank 0 hands the
+        job to whoever requeues it and ``record``s how; no rank exits before both are done."""
+        barrier(dist)  # rank 0's last.pt is on disk
         signum = self.received or signal.SIGTERM
         previous = self._previous.get(signum)
         self.uninstall()
-        if callable(previous):
+        # SLURM's SIGTERM (then SIGKILL) may follow a requeue: finish the hand-off first
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        status: int = 128 + signum
+        ending: BaseException | None = None
+        if dist.is_main:
+            how, status, ending = _requeue(signum, previous, status)
+            record(how)
+            log.warning(f"{how}; exiting")
+        barrier(dist)  # rank 0 has handed the job on
+        if ending is not None:
+            raise ending
+        sys.exit(status)
+
+
+def _requeue(signum: int, previous: Any, status: int) -> tuple[str, int, BaseException | None]:
+    """(what happened, exit status, an exception to end with): the launcher's handler where there is one,
+    ``scontrol requeue`` for a time-limit warning in a plain SLURM job, else nothing."""
+    if callable(previous):  # submitit: requeues (then exits) on its signal, lets SIGTERM pass
+        try:
             previous(signum, None)
-        sys.exit(128 + signum)
+        except SystemExit as e:
+            return "handed to submitit, which requeued the job", e.code if isinstance(e.code, int) else status, None
+        except Exception as e:  # e.g. submitit's "timed out too many times": the job ends here
+            return f"submitit did not requeue the job ({e})", status, e
+        return "handed to submitit", status, None
+    job = os.environ.get("SLURM_JOB_ID")
+    if job and signum in WARNING_SIGNALS:
+        try:
+            subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as e:
+            detail = getattr(e, "stderr", "") or e
+            return f"scontrol requeue {job} failed ({str(detail).strip()}); resubmit the job to resume", status, None
+        return f"requeued SLURM job {job} (scontrol requeue)", status, None
+    if job:
+        return "left to SLURM (SIGTERM: the job is preempted, requeued, cancelled or out of time)", status, None
+    return "not requeued (no SLURM job or submitit here)", status, None
 
 
 FAULT_ENV = "PADLIB_FAULT"
+SAVE_DELAY_ENV = "PADLIB_SAVE_DELAY_S"
 
 
 @dataclass(frozen=True)
 class Fault:
     """``PADLIB_FAULT=SIGNAL@EPOCH:STEP[/RANK]``: the process (of rank RANK; every rank when not given)
-    sends itself SIGNAL when STEP steps of EPOCH are done, in a run's first start only (a resumed or
-    requeued run goes on)."""
+    sends itself SIGNAL as step STEP of EPOCH begins (both counted from 1), as a signal landing during
+    that step would: a preempted run saves after it (``batch`` STEP). Only in a run's first start: a
+    resumed or requeued run goes on."""
 
     signum: int
     epoch: int
@@ -83,12 +150,21 @@ class Fault:
         if not text:
             return None
         m = re.fullmatch(r"(SIG[A-Z0-9]+)@(\d+):(\d+)(?:/(\d+))?", text)
-        if not m or not hasattr(signal, m[1]):
+        if not m or not hasattr(signal, m[1]) or int(m[3]) < 1:
             raise PadlibError(f"{FAULT_ENV}={text!r}: expected SIGNAL@EPOCH:STEP[/RANK], e.g. SIGUSR1@2:3")
         return cls(int(getattr(signal, m[1])), int(m[2]), int(m[3]), None if m[4] is None else int(m[4]))
 
-    def fire_at(self, epoch: int, step: int, rank: int) -> None:
-        """Send the signal when (``epoch``, ``step``, ``rank``) is the fault's place."""
-        if (epoch, step) == (self.epoch, self.step) and self.rank in (None, rank):
-            log.warning(f"{FAULT_ENV}: sending {signal.Signals(self.signum).name} at epoch {epoch}, step {step}")
-            os.kill(os.getpid(), self.signum)
+    def fire_at(self, epoch: int, done: int, rank: int) -> None:
+        """Before a step (``done`` steps of ``epoch`` finished): send the signal if the next one is the fault's."""
+        if (epoch, done + 1) == (self.epoch, self.step) and self.rank in (None, rank):
+            log.warning(f"{FAULT_ENV}: sending {signal.Signals(self.signum).name} in step {self.step} of epoch {epoch}")
+            # raised in this (the main) thread: its handler runs before the loop asks, every time
+            signal.raise_signal(self.signum)
+
+
+def slow_storage_for_tests() -> None:
+    """Sleep ``PADLIB_SAVE_DELAY_S`` seconds before a mid-epoch checkpoint: a slow shared file system."""
+    delay = float(os.environ.get(SAVE_DELAY_ENV, "0") or 0)
+    if delay > 0:
+        log.warning(f"{SAVE_DELAY_ENV}: the checkpoint write takes {delay:g} s more")
+        time.sleep(delay)

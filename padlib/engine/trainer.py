@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -27,6 +27,7 @@ from padlib.configcheck import RUNTIME_KEYS, flatten
 from padlib.data import DataBundle, build_data
 from padlib.engine.amp import amp_dtype, grad_scaler, precision_name
 from padlib.engine.config import TrainerConfig, read_trainer_config, read_workers
+from padlib.engine.deterministic import deterministic_on
 from padlib.engine.device import resolve_device
 from padlib.engine.distributed import (
     DistInfo,
@@ -48,7 +49,7 @@ from padlib.engine.loop import (
     validate,
 )
 from padlib.engine.optim import build_optimizer, build_scheduler
-from padlib.engine.preemption import Fault, PreemptionHandler
+from padlib.engine.preemption import Fault, PreemptionHandler, slow_storage_for_tests, slurm_job
 from padlib.engine.progress import Progress
 from padlib.errors import PadlibError
 from padlib.models import build_model
@@ -95,13 +96,13 @@ class Trainer:
     """One run of one (model, padding, data, seed) configuration."""
 
     def __init__(self, cfg: Mapping[str, Any], dist: DistInfo, device: torch.device,
-                 tcfg: TrainerConfig | None = None) -> None:
+                 tcfg: TrainerConfig | None = None, preemption: PreemptionHandler | None = None) -> None:
         self.cfg, self.dist, self.device = cfg, dist, device
         self.tcfg = tcfg or read_trainer_config(cfg["trainer"])
         self.run = RunDir(cfg["run_dir"])
         # Resolved first: an unknown or unimportable mode is an error before any data is read.
         self.padding = get_padding(dict(cfg["padding"]))
-        self.preemption = PreemptionHandler()
+        self.preemption = preemption or PreemptionHandler()
         self.fault = Fault.from_env()
 
     # --- set-up ----------------------------------------------------------------------------
@@ -136,6 +137,8 @@ class Trainer:
         seed_rank(int(cfg["seed"]), self.dist)
         self.channels_last = tcfg.channels_last and self.device.type == "cuda"
         model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        if tcfg.deterministic:
+            deterministic_on(self.device, model, int(cfg["data"]["image_size"]))  # or one error, before any step
         self.model = model
         self.amp_dtype = amp_dtype(tcfg.amp, self.device)
         self.optimizer = build_optimizer(model, tcfg.optim)
@@ -146,7 +149,7 @@ class Trainer:
     def _wrapped_model(self) -> nn.Module:
         model = self.model
         if self.dist.enabled:
-            ids = [self.dist.local_rank] if self.device.type == "cuda" else None
+            ids = [self.device.index] if self.device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         if self.tcfg.compile:
             model = torch.compile(model, backend=self.tcfg.compile_backend)
@@ -264,7 +267,7 @@ class Trainer:
         if resumed:
             info = self.run.read_info()
             self.run.update_info(status="running", resumes=int(info.get("resumes", 0)) + 1,
-                                 world_size=self.dist.world_size, updated=time.time())
+                                 world_size=self.dist.world_size, updated=time.time(), **slurm_job())
             return
         self.run.write_info({
             "arch": cfg["model"]["name"],
@@ -282,6 +285,7 @@ class Trainer:
             "updated": time.time(),
             "resumes": 0,
             **provenance(self.device),
+            **slurm_job(),
         })
 
     def _epoch_row(self, epoch: int, train: TrainMeters, val: EvalResult, seconds: float, images_per_s: float
@@ -342,7 +346,8 @@ class Trainer:
                 "lower trainer.optim.lr or check the data"
             ) from None
         except BaseException as e:
-            if not isinstance(e, SystemExit):
+            # an interrupted run stays resumable, however its launcher ends the process
+            if not isinstance(e, SystemExit) and not self.preemption.requested():
                 self._mark("failed")
             raise
         self._mark("completed")
@@ -373,6 +378,29 @@ class Trainer:
 
         return poll
 
+    def _leave_mid_epoch(self, epoch: int, pos: Position, meters: TrainMeters) -> NoReturn:
+        """A preemption signal stopped every rank at the same step: save where we are, record it in
+        run.json, and leave once the checkpoint is on disk (``PreemptionHandler.hand_off``)."""
+        pos.batch = meters.steps
+        # the checkpoint keeps the sums of all ranks; on resume rank 0 carries them
+        reduced = reduce_meters(meters, self.dist, self.device)
+        rngs = gather_objects(rng_state(self.device), self.dist)
+        # one rank's signal stopped them all: every rank records and exits with that signal
+        self.preemption.received = next(s for s in gather_objects(self.preemption.received, self.dist) if s)
+        entry = {"signal": self.preemption.signal_name, "epoch": epoch, "batch": pos.batch, "time": time.time(),
+                 **slurm_job()}
+        if self.dist.is_main:
+            slow_storage_for_tests()
+            save_checkpoint(self._state(pos, reduced, rngs), self.run.last_checkpoint)
+            log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch})")
+
+        def record(how: str) -> None:
+            info = self.run.read_info()
+            self.run.update_info(status="interrupted", updated=time.time(),
+                                 interruptions=[*info.get("interruptions", []), {**entry, "then": how}])
+
+        self.preemption.hand_off(self.dist, record)
+
     def _epochs(self, pos: Position, meters: TrainMeters) -> None:
         epochs = self.tcfg.epochs
         model = self._wrapped_model()
@@ -383,7 +411,6 @@ class Trainer:
             writer = SummaryWriter(str(self.run.tensorboard_dir))
         ctx = StepContext(self.optimizer, self.scheduler, self.scaler, self.criterion, self.device,
                           self.amp_dtype, self.channels_last, self.dist)
-        self.preemption.install()
         show = self.dist.is_main and self.tcfg.progress
         log_every = self.tcfg.log_every
         try:
@@ -396,14 +423,7 @@ class Trainer:
                                            self._stop_poll(epoch, meters), check_every=log_every)
                 progress.close()
                 if not finished:
-                    pos.batch = meters.steps
-                    # the checkpoint keeps the sums of all ranks; on resume rank 0 carries them
-                    reduced = reduce_meters(meters, self.dist, self.device)
-                    rngs = gather_objects(rng_state(self.device), self.dist)
-                    if self.dist.is_main:
-                        save_checkpoint(self._state(pos, reduced, rngs), self.run.last_checkpoint)
-                        log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch}); exiting")
-                    self.preemption.exit()
+                    self._leave_mid_epoch(epoch, pos, meters)
                 train_seconds = time.perf_counter() - start
                 train = reduce_meters(meters, self.dist, self.device)
                 # the bare model: val shards may differ in batch count, and DDP's forward is a collective;
@@ -435,25 +455,29 @@ class Trainer:
                 )
                 meters = TrainMeters()
         finally:
-            self.preemption.uninstall()
             if writer is not None:
                 writer.close()
 
 
 def train(cfg: Mapping[str, Any]) -> str:
     """Run one training job from a resolved, plain-dict config; returns the final run status."""
-    tcfg = read_trainer_config(cfg["trainer"])
-    device = resolve_device(tcfg.device, "trainer.device")
-    dist = init_distributed(device.type)
-    if not dist.is_main:
-        logging.getLogger().setLevel(logging.WARNING)
-    if tcfg.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    # First of all: a preemption signal while the job starts (joining the group, reading the data: minutes
+    # on ImageNet) is kept, not fatal; the loop's first step then saves and leaves.
+    preemption = PreemptionHandler().install()
     try:
-        return Trainer(cfg, dist, device, tcfg).fit()
+        tcfg = read_trainer_config(cfg["trainer"])
+        device = resolve_device(tcfg.device, "trainer.device")
+        dist = init_distributed(device.type)
+        device = dist.place(device)
+        if not dist.is_main:
+            logging.getLogger().setLevel(logging.WARNING)
+        if tcfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        elif device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        return Trainer(cfg, dist, device, tcfg, preemption).fit()
     finally:
+        preemption.uninstall()
         shutdown()

@@ -169,8 +169,7 @@ def eval_processes(device_name: str) -> Iterator[tuple[torch.device, Any]]:
 
     device = resolve_device(device_name, "--device")
     dist = init_distributed(device.type)
-    if dist.enabled and device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", dist.local_rank)
+    device = dist.place(device)
     try:
         yield device, dist
     finally:
