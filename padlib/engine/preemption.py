@@ -134,9 +134,9 @@ SAVE_DELAY_ENV = "PADLIB_SAVE_DELAY_S"
 @dataclass(frozen=True)
 class Fault:
     """``PADLIB_FAULT=SIGNAL@EPOCH:STEP[/RANK]``: the process (of rank RANK; every rank when not given)
-    sends itself SIGNAL as step STEP of EPOCH begins (both counted from 1), as a signal landing during
-    that step would: a preempted run saves after it (``batch`` STEP). Only in a run's first start: a
-    resumed or requeued run goes on."""
+    sends itself SIGNAL as it begins step STEP of EPOCH (both counted from 1), as a signal landing during
+    that step would: a preempted run saves after it (``batch`` STEP). A run resumed from that checkpoint
+    starts after the step, so a requeued job with the same environment goes on."""
 
     signum: int
     epoch: int

@@ -317,7 +317,6 @@ class Trainer:
     def fit(self) -> str:
         """Train to the planned number of epochs (resuming if possible); returns the final status."""
         if self.run.exists():
-            self.fault = None  # a test's fault interrupts a run's first start only
             info = self.run.read_info()
             if info["status"] == "completed":
                 diffs = config_diffs(info.get("config", {}), self.cfg)
