@@ -148,11 +148,14 @@ def cmd_cross(args: argparse.Namespace, sweep: Sweep | None = None) -> int:
     elif args.sweep:
         source = Path(args.sweep)
         sweep = sweep or load_sweep_of(args, need_metrics=False)
-        result = cross_test_sweep(sweep, options(EvalOptions, args))
+        result = cross_test_sweep(sweep, options(EvalOptions, args), args.recompute)
     else:
         raise PadlibError("give SWEEP_DIR, or --checkpoint FILE to cross-test one weight file")
-    warn(result.warnings)
-    wrote(write_cross(result, default_out(args, source), args.paper_dir))
+    if result.is_main:
+        warn(result.warnings)
+        if result.summary:
+            print(result.summary)
+        wrote(write_cross(result, default_out(args, source), args.paper_dir))
     return 0
 
 
@@ -251,6 +254,10 @@ def cmd_all(args: argparse.Namespace) -> int:
     parts: list[tuple[str, Callable[[argparse.Namespace, Sweep], int], bool]] = [
         ("tables", cmd_tables, True), ("timing", cmd_run_timing, True), ("cross", cmd_cross, False),
         ("figures", cmd_figures, True)]
+    from padlib.engine.distributed import env_rank
+
+    if env_rank() != 0:  # under torchrun the other ranks score their shards of cross-testing, nothing else
+        parts = [part for part in parts if part[0] == "cross"]
     done, failed, sweep = [], [], None
     for name, fn, need_metrics in parts:
         print(f"== {name}")
@@ -337,11 +344,16 @@ def _checkpoint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="evaluate on another val set: a dataset name (imagenet, folder, fashion_mnist, "
                                   "synthetic) or the root of an ImageFolder tree (val/<class>/ images, and train/ "
                                   "with the same class folders, which may be empty)")
-    p.add_argument("--recompute", action="store_true",
-                   help="evaluate again instead of using the results cached in each run's eval_cache/")
+    _cache_args(p)
     p.add_argument("--tolerance", type=float, default=0.1,
                    help="integrity check off CPU: how far (top-1 points) a re-evaluated checkpoint may be from its "
                         "logged val top-1 (default 0.1; on CPU they must be equal)")
+
+
+def _cache_args(p: argparse.ArgumentParser) -> None:
+    """The evaluation cache of a sweep's runs."""
+    p.add_argument("--recompute", action="store_true",
+                   help="evaluate again instead of using the results cached in each run's eval_cache/")
 
 
 def _file_args(p: argparse.ArgumentParser) -> None:
@@ -414,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "Cross-testing (Table 4): each completed run's best weights evaluated with every test padding; diff "
                  "vs testing with the training padding. With --checkpoint FILE instead of SWEEP_DIR: one checkpoint "
                  "(ours, a torchvision weight file, or the paper authors' pdresnet50/pdvgg16_bn files).",
-                 lambda p: _sweep_args(p, optional=True), _eval_args, _cross_args)
+                 lambda p: _sweep_args(p, optional=True), _eval_args, _cross_args, _cache_args)
     p.add_argument("--checkpoint", help="cross-test this single checkpoint file instead of SWEEP_DIR's runs "
                                         "(then give --data-root, and --arch unless the file names it)")
     _file_args(p)
@@ -464,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "all", cmd_all, "tables + timing + cross + figures",
                  "Everything about a sweep: tables, the padding cost from the runs' logs, cross-testing and figures.",
-                 _sweep_args, _eval_args, _cross_args, _figure_args)
+                 _sweep_args, _eval_args, _cross_args, _cache_args, _figure_args)
     p.set_defaults(checkpoint=None)
     return parser
 
@@ -472,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
 def sharded(args: argparse.Namespace) -> bool:
     """Whether a subcommand splits its work over torchrun's ranks (each val image scored once, rank 0
     writes); the others run on rank 0 alone."""
-    return args.command == "resolution" or (args.command == "tables" and getattr(args, "from_checkpoints", False))
+    return (args.command in ("resolution", "all") or (args.command == "tables" and args.from_checkpoints)
+            or (args.command == "cross" and not args.checkpoint))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,11 +24,24 @@ def git_commit() -> str | None:
     return sha + ("-dirty" if dirty else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
-    """A readable name of the device, e.g. ``cuda: NVIDIA H100 80GB HBM3``."""
+    """What the device is, as far as it changes numbers: ``cuda: NVIDIA H100 80GB HBM3``, or on a CPU its model,
+    the vector extension torch's kernels use and the threads, e.g. ``cpu: AMD EPYC 9654 (AVX512) x2 threads``."""
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"cpu: {cpu_model()} ({capability}) x{torch.get_num_threads()} threads"
 
 
 def provenance(device: torch.device) -> dict[str, Any]:

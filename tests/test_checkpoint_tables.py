@@ -3,6 +3,7 @@ torchrun sharding, on a tiny sweep trained by train.py (timm's test_resnet, 2 pa
 
 import csv
 import json
+import os
 import re
 import shutil
 import sys
@@ -14,12 +15,10 @@ import torch
 import evaluate
 from padlib.checkpoint import load_checkpoint, save_checkpoint
 from padlib.engine import loop
-from padlib.report.eval_cache import CACHE_DIR
+from padlib.report.eval_cache import CACHE_DIR, cache_path, checkpoint_key
 from padlib.rundir import RunDir
-from tests.report_fixtures import curve, make_run
-from tests.train_helpers import run, train_cmd
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.report_fixtures import curve, make_model_run, make_run
+from tests.train_helpers import REPO, run, train_cmd
 
 pytestmark = pytest.mark.slow
 CPU = ["--device", "cpu", "--workers", "0", "--batch-size", "16"]
@@ -227,17 +226,97 @@ def test_cache_notices_val_images_changed_under_the_same_path(sweep, data_root, 
     assert "served from the cache" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [["cross"], ["all"]])
-def test_torchrun_runs_unsharded_subcommands_on_rank_0_alone(sweep, tmp_path, command):
-    """Subcommands that do not shard their work: rank 0 alone evaluates and writes; the other ranks end at
-    once (before: every rank evaluated everything on GPU 0 and wrote the same files)."""
-    root, _ = one_run(sweep, tmp_path)
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(REPO / "evaluate.py"), *command, str(root), "--out", str(out), *CPU]
-    res = run(cmd)
+@pytest.mark.parametrize("command", [["cross"], ["all"], ["eval"]])
+def test_torchrun_scores_each_image_once_and_rank_0_alone_writes(sweep, tmp_path, command):
+    """cross and all shard the val set over the ranks (each image scored once, as one process scores it);
+    eval FILE runs on rank 0 alone. Only rank 0 writes. Before, every rank evaluated everything on GPU 0 and
+    wrote the same files."""
+    root, rd = one_run(sweep, tmp_path)
+    single, out = tmp_path / "single", tmp_path / "out"
+    if command == ["eval"]:
+        source = [str(rd.best_checkpoint), "--data-root", rd.read_info()["config"]["data"]["root"]]
+    else:
+        source = [str(root), "--recompute"]
+    assert evaluate.main([*command, *source, "--out", str(single), *CPU]) == 0
+    res = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(REPO / "evaluate.py"), *command, *source, "--out", str(out), *CPU])
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     written = [line for line in res.stdout.splitlines() if line.startswith("wrote ")]
     assert written and len(written) == len(set(written)), written
-    # one cross-testing progress bar: tqdm starts each with "0/N [00:00<?"
-    assert len(re.findall(r"cross-testing:\s+0%\|\s*\| 0/\d+ \[00:00<\?", res.stderr)) == 1, res.stderr[-2000:]
+    assert (out / "cross.csv").read_text() == (single / "cross.csv").read_text()
+    if command == ["eval"]:
+        # one progress bar: tqdm starts each with "0/N [00:00<?, ?eval/s]"
+        assert len(re.findall(r"cross-testing:\s+0%\|\s*\| 0/\d+ \[00:00<\?, \?eval/s\]$", res.stderr,
+                              re.MULTILINE)) == 1, res.stderr
+    else:
+        entries = [json.loads(p.read_text()) for p in (rd.path / CACHE_DIR).glob("*.json")]
+        assert len(entries) == 4 and {e["result"]["count"] for e in entries} == {45}
+
+
+def test_a_checkpoint_replaced_with_its_size_and_times_kept_is_evaluated_again(sweep, tmp_path, capsys):
+    """``cp -p``, ``rsync -t`` or a restore put other bytes under the same name, size and mtime: the cache is
+    keyed on the content, so that checkpoint is evaluated again and the others still come from the cache."""
+    root, rd = one_run(sweep, tmp_path)
+    out = tmp_path / "out"
+    args = ["tables", str(root), "--from-checkpoints", "--out", str(out), *CPU]
+    assert evaluate.main(args) == 0
+    before = rows(out / "best_from_checkpoints.csv")[0]
+    best, st = rd.best_checkpoint, rd.best_checkpoint.stat()
+    other = RunDir(sweep / "test_resnet/partial/seed2").best_checkpoint  # another run's: same arch, same size
+    assert other.stat().st_size == st.st_size
+    shutil.copyfile(other, best)
+    os.utime(best, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (best.stat().st_size, best.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    capsys.readouterr()
+    assert evaluate.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "1 checkpoint evaluation(s)" in printed and "5 of 6 from the cache" in printed, printed
+    assert rows(out / "best_from_checkpoints.csv")[0] != before
+
+
+def test_one_evaluation_serves_every_report_that_asks_for_it(sweep, tmp_path, capsys, monkeypatch):
+    """Cross-testing's diagonal, tables --from-checkpoints' best.pt and resolution at the run's own size are
+    the same evaluation (content, padding, val set, size, precision, device): made once."""
+    root, rd = one_run(sweep, tmp_path)
+    real, calls = loop.validate, []
+    monkeypatch.setattr(loop, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert evaluate.main(["cross", str(root), "--out", str(tmp_path / "cross"), *CPU]) == 0
+    assert len(calls) == 4  # zero (its own), partial, reflect, replicate
+    assert evaluate.main(["resolution", str(root), "--sizes", "32", "--out", str(tmp_path / "res"), *CPU]) == 0
+    assert len(calls) == 4 and "all 1 checkpoint evaluations served from the cache" in capsys.readouterr().out
+    assert evaluate.main(["tables", str(root), "--from-checkpoints", "--out", str(tmp_path / "t"), *CPU]) == 0
+    best_epoch = load_checkpoint(rd.best_checkpoint)["epoch"]
+    assert len(calls) == 4 + KEEP - (best_epoch > EPOCHS - KEEP)  # best.pt, and its twin epoch file, cached
+
+
+def test_an_edited_user_mode_is_evaluated_again(tmp_path, data_root):
+    """The key holds a digest of the module that defines the run's padding mode: edit its pad(), and the old
+    numbers are not served."""
+    code = tmp_path / "code"
+    code.mkdir()
+    module = code / "edited_mode.py"
+    source = ("import dataclasses\nimport torch.nn.functional as F\nfrom padlib.padding import PadThenConvolve\n\n\n"
+              "@dataclasses.dataclass(frozen=True)\nclass ConstPad(PadThenConvolve):\n"
+              "    def pad(self, input, pads):\n        return F.pad(input, pads, value=VALUE)\n")
+    module.write_text(source.replace("VALUE", "0.5"))
+    sys.path.insert(0, str(code))
+    try:
+        make_model_run(tmp_path / "sweep", tmp_path / "data", "edited_mode.ConstPad", 0)
+    finally:
+        sys.path.remove(str(code))
+    cmd = [sys.executable, "evaluate.py", "tables", str(tmp_path / "sweep"), "--from-checkpoints",
+           "--out", str(tmp_path / "out"), *CPU]
+    outputs = []
+    for value in ("0.5", "0.5", "3.0"):
+        module.write_text(source.replace("VALUE", value))
+        res = run(cmd, extra_env={"PYTHONPATH": str(code)})
+        assert res.returncode == 0, res.stderr[-2000:]
+        outputs.append(res.stdout)
+    assert "served from the cache" in outputs[1]
+    assert "served from the cache" not in outputs[2] and "1 checkpoint evaluation(s)" in outputs[2]
+
+
+def test_the_device_is_part_of_the_key():
+    key = dict(checkpoint_sha256="0" * 64, val={"name": "x"}, val_digest="v", padding="zero", precision="fp32")
+    cpu, cuda = checkpoint_key(**key, device="cpu: A (AVX512) x2 threads"), checkpoint_key(**key, device="cuda: B")
+    assert cache_path(Path("r"), cpu) != cache_path(Path("r"), cuda)

@@ -61,8 +61,8 @@ FLOORS = {
           "report.eval_cache", "report.activations"],
     5.2: ["report.summary", "report.weights", "report.figures"],
     5.3: ["report.tables", "report.plan", "report.timing", "report.run_timing", "report.cell_check",
-          "report.cross", "report.per_image", "report.checkpoint_eval", "report.border_score"],
-    5.4: ["report.checkpoint_tables", "report.resolution", "report.figure_report"],
+          "report.per_image", "report.checkpoint_eval", "report.border_score"],
+    5.4: ["report.checkpoint_tables", "report.cross", "report.resolution", "report.figure_report"],
 }
 
 

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from padlib.engine.amp import autocast
 from padlib.engine.distributed import DistInfo, all_reduce_sum, any_rank, any_rank_flags, gather_objects
 from padlib.engine.progress import Progress
+from padlib.padding import fold_once
 
 
 @dataclass
@@ -153,6 +154,12 @@ def validate(
     """Loss, top-1 and top-5 over the loader's whole dataset (all ranks' shards together)."""
     dist = dist or DistInfo()
     model.eval()
+    with fold_once(model):  # the weights are fixed for the whole pass
+        return _validate(model, loader, device, amp_dtype, dist, channels_last, progress)
+
+
+def _validate(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None,
+              dist: DistInfo, channels_last: bool, progress: Progress | None) -> EvalResult:
     criterion = nn.CrossEntropyLoss(reduction="sum")
     sums = torch.zeros(5, device=device, dtype=torch.float64)  # loss, top1, top5, count, skipped
     indices, preds, targets_seen = [], [], []

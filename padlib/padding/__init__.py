@@ -2,6 +2,7 @@
 
 from padlib.padding.builtin_modes import PADDING_MODES
 from padlib.padding.convert import convert_padding, converted_convs
+from padlib.padding.folded_conv import fold_once
 from padlib.padding.layer_report import LayerRow, format_layer_report, report_layers
 from padlib.padding.mode import PaddingMode, get_padding, register_padding, registered_paddings
 from padlib.padding.padded_conv import IndexPadding, PaddedConv2d, PadThenConvolve
@@ -18,6 +19,7 @@ __all__ = [
     "ReweightOutput",
     "convert_padding",
     "converted_convs",
+    "fold_once",
     "format_layer_report",
     "get_padding",
     "register_padding",

@@ -15,16 +15,23 @@ from torch import nn
 from padlib.errors import PadlibError
 from padlib.padding.geometry import could_pad, is_tf_same
 from padlib.padding.mode import PaddingMode, get_padding
-from padlib.padding.padded_conv import PaddedConv2d
+from padlib.padding.padded_conv import TORCH_MODES, PaddedConv2d
 from padlib.padding.partial_conv import PartialConv2d
 
 PaddingSpec = str | Mapping[str, Any] | PaddingMode
 
 
+def conv_mode(conv: nn.Conv2d) -> PaddingMode:
+    """The padding mode a conv runs in: a padlib layer's, or a stock conv's ``padding_mode``."""
+    mode = getattr(conv, "mode", None)
+    if isinstance(mode, PaddingMode):
+        return mode
+    return get_padding(TORCH_MODES.get(getattr(conv, "padding_mode", "zeros"), "zero"))
+
+
 def layer_mode(conv: nn.Conv2d) -> str:
     """The label of the padding mode a padded conv runs in ('zero', 'reflect', ..., 'partial')."""
-    mode = getattr(conv, "mode", None)
-    return mode.label if isinstance(mode, PaddingMode) else "zero"
+    return conv_mode(conv).label
 
 
 def converted_convs(model: nn.Module) -> list[str]:
@@ -39,11 +46,10 @@ _OWN_TYPES = (nn.Conv2d, PartialConv2d, PaddedConv2d)
 
 
 def _same_mode(conv: nn.Conv2d, mode: PaddingMode) -> bool:
-    """Whether ``conv`` already pads in ``mode`` (a stock conv pads zeros)."""
-    current = getattr(conv, "mode", None)
-    if current is None:
-        return type(conv) is nn.Conv2d and mode.name == "zero"
-    return current == mode
+    """Whether ``conv`` already pads in ``mode`` (a stock conv as its ``padding_mode`` says)."""
+    if getattr(conv, "mode", None) is None and type(conv) is not nn.Conv2d:
+        return False
+    return conv_mode(conv) == mode
 
 
 def _convert_conv(conv: nn.Conv2d, mode: PaddingMode, name: str) -> nn.Conv2d:

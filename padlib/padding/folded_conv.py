@@ -15,6 +15,7 @@ On larger maps the layers pad (``index_pad``) or rescale (partial) instead: ther
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -79,9 +80,38 @@ def is_tiny(conv: nn.Conv2d, input: Tensor) -> bool:
     batch = input.shape[0] if input.dim() == 4 else 1
     # Per output the product reads every pixel where the padded conv reads every tap; folding the
     # kernels adds about FOLD_COST * pixels / batch of that: together under the conv's work.
-    # Without autograd (evaluation) the folded kernels are cached: folding is then free.
-    fold_cost = FOLD_COST if torch.is_grad_enabled() else 0
+    # Inside fold_once (evaluation) each kernel is folded once: folding is then free.
+    fold_cost = 0 if _memo(conv) is not None and not torch.is_grad_enabled() else FOLD_COST
     return pixels / taps * (1 + fold_cost / batch) < 1
+
+
+_MEMO = "_padlib_folded_kernels"  # set on a conv only inside fold_once
+
+
+def _memo(conv: nn.Module) -> dict[tuple, Tensor] | None:
+    return conv.__dict__.get(_MEMO)
+
+
+def fresh_state(state: dict[str, Any], caches: tuple[str, ...]) -> dict[str, Any]:
+    """A conv's ``__dict__`` for deepcopy and pickle: derived data left behind (``caches`` emptied, no
+    folded kernels), so a copy made inside ``fold_once`` does not keep them after it."""
+    return {**{k: v for k, v in state.items() if k != _MEMO}, **{c: {} for c in caches}}
+
+
+@contextlib.contextmanager
+def fold_once(model: nn.Module) -> Iterator[nn.Module]:
+    """A block in which ``model``'s weights do not change (an evaluation): each tiny-map conv folds its
+    kernels once per input size instead of once per call. Outside it nothing is kept: whatever a user's
+    code does to the weights (fused optimizers, ``.data`` edits, parametrizations, ``functional_call``),
+    every call folds the weights it is given."""
+    convs = [m for m in model.modules() if hasattr(m, "_fold_cache")]
+    for conv in convs:
+        conv.__dict__[_MEMO] = {}
+    try:
+        yield model
+    finally:
+        for conv in convs:
+            conv.__dict__.pop(_MEMO, None)
 
 
 def conv_fold(
@@ -153,17 +183,28 @@ def folded_conv2d(input: Tensor, folded: Tensor, bias: Tensor | None, fold: Fold
 
 def is_channels_last(t: Tensor) -> bool:
     """Whether ``t`` is a 4-D channels_last tensor (and not also plainly contiguous, as a 1x1 map can be)."""
+    if torch._C._are_functorch_transforms_active():
+        return False  # vmap cannot say (and has no layouts of its own to keep)
     return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
 FoldCache = dict[tuple, Any]
 
 
+def fold_key(conv: nn.Conv2d, mode: PixelSource | AxisRatio, height: int, width: int, device: torch.device,
+             dtype: torch.dtype) -> tuple:
+    """Everything a :class:`Fold` depends on: the input size, the conv's geometry and the mode (a frozen
+    dataclass: equal by value), the device and dtype."""
+    return (height, width, conv.kernel_size, conv.stride, conv.dilation, conv.padding,
+            getattr(conv, "tf_same", False), mode, device, dtype)
+
+
 def tiny_map_forward(
     conv: nn.Conv2d, input: Tensor, mode: PixelSource | AxisRatio, cache: FoldCache
 ) -> Tensor:
-    """``conv`` padded in ``mode`` on a map :func:`is_tiny` says is tiny; folds cached per size in eager,
-    and without autograd (evaluation) the folded kernels too, until the weights change."""
+    """``conv`` padded in ``mode`` on a map :func:`is_tiny` says is tiny. The fold (geometry only) is
+    cached in eager; the folded kernels are computed from the weights at every call, except inside
+    :func:`fold_once`, whose block promises that the weights do not change."""
     height, width = input.shape[-2:]
     device, dtype = conv.weight.device, conv.weight.dtype
     if torch.compiler.is_compiling():
@@ -172,23 +213,17 @@ def tiny_map_forward(
         return folded_conv2d(
             input, fold_kernels(conv.weight, fold, conv.groups), conv.bias, fold, conv.groups
         )
-    key = (height, width, device, dtype)
+    key = fold_key(conv, mode, height, width, device, dtype)
     if key not in cache:
         # Not an inference tensor even when first met under inference_mode: autograd uses it later.
         with torch.inference_mode(False):
             cache[key] = conv_fold(conv, mode, height, width, device, dtype)
     fold = cache[key]
-    if torch.is_grad_enabled():
+    memo = _memo(conv)
+    if memo is None or torch.is_grad_enabled():
         kernels = fold_kernels(conv.weight, fold, conv.groups)
     else:
-        # Evaluation calls the layer again and again with the same weights: fold them once.
-        version = (conv.weight.data_ptr(), conv.weight._version)
-        cached = cache.get(("kernels", *key))
-        if cached is None or cached[0] != version:
-            with torch.inference_mode(False), torch.no_grad():
-                cached = cache[("kernels", *key)] = (
-                    version,
-                    fold_kernels(conv.weight, fold, conv.groups),
-                )
-        kernels = cached[1]
+        kernels = memo.get(key)
+        if kernels is None:
+            kernels = memo[key] = fold_kernels(conv.weight, fold, conv.groups)
     return folded_conv2d(input, kernels, conv.bias, fold, conv.groups)

@@ -84,7 +84,8 @@ def pad_input(input: Tensor, pads: Pads, mode: PixelSource | str) -> Tensor:
     rows = axis_sources(mode, height, top, bottom)
     cols = axis_sources(mode, width, left, right)
     if rows is None or cols is None:
-        if rows is not None or cols is not None:
+        # zeros; an axis without padding (a (1, 3) kernel's rows under TF 'same') copies nothing either
+        if any(axis not in (None, ((), ())) for axis in (rows, cols)):
             raise ValueError(f"{type(mode).__name__} pads zeros on one axis and copies pixels on the other")
         return F.pad(input, pads)
     if traced:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from padlib.padding.folded_conv import FoldCache, is_tiny, tiny_map_forward
+from padlib.padding.folded_conv import FoldCache, fresh_state, is_tiny, tiny_map_forward
 from padlib.padding.geometry import Pads, layer_pads
 from padlib.padding.index_pad import pad_input
 from padlib.padding.mode import PaddingMode, get_padding
@@ -79,7 +79,7 @@ class PaddedConv2d(nn.Conv2d):
 
     def __getstate__(self) -> dict[str, Any]:
         # The folds are derived data: deepcopy and pickle start without them.
-        return {**self.__dict__, "_fold_cache": {}}
+        return fresh_state(self.__dict__, ("_fold_cache",))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mode={self.mode.label}" + (", tf_same=True" if self.tf_same else "")

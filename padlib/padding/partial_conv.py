@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from padlib.padding.folded_conv import FoldCache, is_tiny, tiny_map_forward
+from padlib.padding.folded_conv import FoldCache, fold_key, fresh_state, is_tiny, tiny_map_forward
 from padlib.padding.geometry import layer_pads, pair
 from padlib.padding.mode import PaddingMode, get_padding
 from padlib.padding.padded_conv import conv_like
@@ -197,12 +197,12 @@ class PartialConv2d(nn.Conv2d):
             raise ValueError("PartialConv2d(tf_same=True) computes its padding; pass padding=0")
         self.tf_same = tf_same
         self.mode = mode if mode is not None else get_padding("partial")
-        self._scaling_cache: dict[tuple[int, int, torch.device, torch.dtype], BorderScaling | None] = {}
+        self._scaling_cache: dict[tuple, BorderScaling | None] = {}
         self._fold_cache: FoldCache = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # The caches are derived data: deepcopy and pickle start without them.
-        return {**self.__dict__, "_scaling_cache": {}, "_fold_cache": {}}
+        return fresh_state(self.__dict__, ("_scaling_cache", "_fold_cache"))
 
     @classmethod
     def like(cls, conv: nn.Conv2d, tf_same: bool, mode: ReweightOutput) -> PartialConv2d:
@@ -216,8 +216,8 @@ class PartialConv2d(nn.Conv2d):
     def scaling(
         self, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> BorderScaling | None:
-        """The cached border scaling for a ``height`` x ``width`` input."""
-        key = (height, width, device, dtype)
+        """The cached border scaling for a ``height`` x ``width`` input (keyed on all it depends on)."""
+        key = fold_key(self, self.mode, height, width, device, dtype)
         if key not in self._scaling_cache:
             with torch.inference_mode(False):  # autograd may use it later, outside inference mode
                 self._scaling_cache[key] = border_scaling(self, height, width, device, dtype)
@@ -239,7 +239,8 @@ class PartialConv2d(nn.Conv2d):
             maps = ratio_maps(self, height, width, out.device, out.dtype)
         else:
             scaling = self.scaling(height, width, out.device, out.dtype)
-            if scaling is not None and not _functorch_active():
+            # in place on the border only, where autograd runs as usual (not under torch.func or a trace)
+            if scaling is not None and not _functorch_active() and not torch.jit.is_tracing():
                 return _ScaleBorder.apply(out, bias, scaling)
             maps = None if scaling is None else (scaling.ratio, scaling.share)
         if maps is None:

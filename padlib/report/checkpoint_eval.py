@@ -13,7 +13,7 @@ with the val top-1 the run logged for it: equal on CPU, within a tolerance elsew
 
 from __future__ import annotations
 
-import filecmp
+import json
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -28,8 +28,16 @@ from tqdm import tqdm
 from padlib.checkpoint import load_checkpoint
 from padlib.engine.progress import Progress
 from padlib.errors import PadlibError
+from padlib.provenance import device_name
 from padlib.report.collect import Run
-from padlib.report.eval_cache import EvalRecord, checkpoint_key, read_cached, write_cached
+from padlib.report.eval_cache import (
+    CACHE_DIR,
+    EvalRecord,
+    checkpoint_key,
+    file_digest,
+    read_cached,
+    write_cached,
+)
 from padlib.report.weights import (
     EvalOptions,
     ValSets,
@@ -58,13 +66,19 @@ class CheckpointEvalOptions(EvalOptions):
 
 @dataclass
 class CheckpointJob:
-    """One checkpoint file of a run, to be evaluated on one val set at one test size."""
+    """One checkpoint file of a run, to be evaluated on one val set at one test size in one padding."""
 
     run: Run
     weights: Weights  # ``weights.checkpoint`` is the file
     epoch: int | None  # the epoch of an epoch_NNN.pt; None for best.pt (its epoch is read from the file)
     val: dict[str, Any]  # the data config of the val set, test size included
     own_val: bool  # the run's own val set and size: its logged val top-1 is comparable
+    padding: str  # the test padding's label (cross-testing); the training padding's otherwise
+
+    @property
+    def own_padding(self) -> bool:
+        """Tested in the padding it was trained in."""
+        return self.padding == self.weights.train_padding
 
     @property
     def size(self) -> int:
@@ -130,12 +144,15 @@ def val_config(data_cfg: Mapping[str, Any], opts: CheckpointEvalOptions | None =
 
 
 def checkpoint_job(run: Run, checkpoint: Path, epoch: int | None, opts: CheckpointEvalOptions,
-                   size: int | None = None, resize_ratio: float | None = None) -> CheckpointJob:
-    """The job of evaluating ``checkpoint`` of ``run`` (PadlibError when the run cannot be rebuilt)."""
+                   size: int | None = None, resize_ratio: float | None = None,
+                   padding: str | None = None) -> CheckpointJob:
+    """The job of evaluating ``checkpoint`` of ``run`` in ``padding`` (default: its training padding);
+    PadlibError when the run cannot be rebuilt."""
     weights = weights_of_run(run)
     weights = replace(weights, checkpoint=checkpoint, name=f"{run.name}/{checkpoint.name}")
     val = val_config(weights.data_cfg, opts, size, resize_ratio)
-    return CheckpointJob(run, weights, epoch, val, val == val_config(weights.data_cfg))
+    return CheckpointJob(run, weights, epoch, val, val == val_config(weights.data_cfg),
+                         padding or weights.train_padding)
 
 
 def val_description(jobs: list[CheckpointJob], sizes: bool = True) -> str:
@@ -176,41 +193,36 @@ def eval_processes(device_name: str) -> Iterator[tuple[torch.device, Any]]:
         shutdown()
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """True when two checkpoint files hold the same bytes (best.pt is written as a copy of an epoch's)."""
-    try:
-        return a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)
-    except OSError:
-        return False
-
-
-def _plan(jobs: list[CheckpointJob], precisions: list[str], recompute: bool, valsets: ValSets,
+def _plan(jobs: list[CheckpointJob], precisions: list[str], recompute: bool, valsets: ValSets, device: str,
           warnings: list[str]) -> tuple[dict[int, EvalRecord], list[list[int]], dict[int, dict[str, Any]]]:
-    """(cached records by job, groups of jobs to evaluate once each, cache keys by job): a group is one
-    checkpoint content on one val set; best.pt joins the identical epoch_NNN.pt of its run."""
+    """(cached records by job, groups of jobs to evaluate once each, cache keys by job). Jobs with one key
+    (the same checkpoint content, padding, val set, size, precision) are one evaluation: best.pt and the
+    epoch_NNN.pt it copies, or the same checkpoint asked for twice."""
     cached, keys, todo = {}, {}, []
+    digests: dict[Path, str | None] = {}
     for i, job in enumerate(jobs):
-        try:
-            keys[i] = checkpoint_key(job.run.rundir.path, job.weights.checkpoint, job.val,
-                                     valsets.fingerprint(job.val), job.run.padding, precisions[i])
-        except OSError as e:
-            warnings.append(f"{job.weights.name}: left out ({e.strerror or e})")
+        path = job.weights.checkpoint
+        if path not in digests:
+            try:
+                digests[path] = file_digest(path, job.run.rundir.path / CACHE_DIR)
+            except OSError as e:
+                why = "checkpoint not found" if isinstance(e, FileNotFoundError) else (e.strerror or str(e))
+                warnings.append(f"{job.weights.name}: left out ({path}: {why})")
+                digests[path] = None
+        if digests[path] is None:
             continue
+        keys[i] = checkpoint_key(digests[path], job.val, valsets.fingerprint(job.val), job.padding, precisions[i],
+                                 device)
         record = None if recompute else read_cached(job.run.rundir.path, keys[i])
         if record is not None:
             cached[i] = record
         else:
             todo.append(i)
-    groups: list[list[int]] = []
-    for i in sorted(todo, key=lambda i: jobs[i].epoch is None):  # epoch files first, best.pt joins them
-        twin = next((g for g in groups if jobs[g[0]].run is jobs[i].run and jobs[g[0]].val == jobs[i].val
-                     and precisions[g[0]] == precisions[i]
-                     and _same_file(jobs[g[0]].weights.checkpoint, jobs[i].weights.checkpoint)), None)
-        if twin is not None:
-            twin.append(i)
-        else:
-            groups.append([i])
-    # one checkpoint load serves all its sizes: keep a file's groups together, in sweep order
+    by_key: dict[str, list[int]] = {}
+    for i in sorted(todo, key=lambda i: jobs[i].epoch is None):  # an epoch file first, best.pt joins it
+        by_key.setdefault(json.dumps(keys[i], sort_keys=True, default=str), []).append(i)
+    groups = list(by_key.values())
+    # one checkpoint load serves all its sizes and paddings: keep a file's groups together, in sweep order
     order = {id(job.run): k for k, job in reversed(list(enumerate(jobs)))}
     groups.sort(key=lambda g: (order[id(jobs[g[0]].run)], str(jobs[g[0]].weights.checkpoint), g[0]))
     return cached, groups, keys
@@ -229,7 +241,8 @@ def evaluate_checkpoints(jobs: list[CheckpointJob], opts: CheckpointEvalOptions)
         results.fell_back = [job.weights for job, (_, fell) in zip(jobs, chosen, strict=True) if fell]
         valsets = ValSets(opts.batch_size, opts.workers, dist, pin_memory=device.type == "cuda")
         # rank 0 decides what is cached: ranks must run the same evaluations (their collectives pair up)
-        plan = _plan(jobs, precisions, opts.recompute, valsets, results.warnings) if dist.is_main else None
+        plan = (_plan(jobs, precisions, opts.recompute, valsets, device_name(device), results.warnings)
+                if dist.is_main else None)
         cached, groups, keys = broadcast_object(plan, dist)
         for i, record in cached.items():
             results.records[i] = record
@@ -313,8 +326,9 @@ def _score_job(job: CheckpointJob, ckpt: Mapping[str, Any], valsets: ValSets, de
     from padlib.engine.loop import validate
 
     bundle, loader = valsets.get(job.val)
-    bar.begin(f"{job.weights.name} {job.size}px", len(loader.sampler))
-    model = load_model(job.weights, ckpt, job.run.padding, bundle.num_classes)
+    shown = "" if job.own_padding else f" test={job.padding}"
+    bar.begin(f"{job.weights.name} {job.size}px{shown}", len(loader.sampler))
+    model = load_model(job.weights, ckpt, job.padding, bundle.num_classes)
     channels_last = device.type == "cuda"  # on CPU it changes the summation order: no longer the logged numbers
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     start = time.perf_counter()
@@ -401,6 +415,7 @@ def integrity_check(jobs: list[CheckpointJob], results: CheckpointResults, toler
         epoch = job.epoch if job.epoch is not None else record.epoch
         logged = logged_top1(job.run, epoch)
         why = ("another val set or test size" if not job.own_val else
+               f"tested in {job.padding}, trained in {job.weights.train_padding}" if not job.own_padding else
                f"evaluated at {precision}, trained at {job.run.precision} (--amp run compares them)"
                if precision != job.run.precision else
                f"no logged val top-1 for epoch {epoch}" if logged is None else None)

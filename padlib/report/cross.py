@@ -1,10 +1,11 @@
 """Table 4 of the paper: each run's best weights evaluated under every padding mode, top-1 by
-(arch, train padding, test padding), diff against testing with the training padding."""
+(arch, train padding, test padding), diff against testing with the training padding. A sweep's runs are
+evaluated through ``checkpoint_eval`` (cached, sharded under torchrun); a single weight file directly."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -12,6 +13,7 @@ from tqdm import tqdm
 from padlib.engine.amp import PRECISION_DTYPES
 from padlib.engine.device import resolve_device
 from padlib.errors import PadlibError
+from padlib.report.checkpoint_eval import CheckpointEvalOptions, checkpoint_job, evaluate_checkpoints
 from padlib.report.collect import Sweep, group_order
 from padlib.report.paper import CROSS_CSV, paper_summary
 from padlib.report.summary import RunValue, add_paper_columns, summarize_groups, summary_table
@@ -25,7 +27,6 @@ from padlib.report.weights import (
     precision_note,
     test_paddings,
     weights_of_file,
-    weights_of_run,
 )
 from padlib.report.writers import Table, write_all
 
@@ -40,6 +41,8 @@ class CrossResult:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dataset: str = ""
+    is_main: bool = True  # the process that writes the reports (rank 0 under torchrun)
+    summary: str = ""  # how the evaluations went: how many from the cache, images/s
 
 
 def cross_evaluate(weights: list[Weights], opts: EvalOptions) -> CrossResult:
@@ -117,19 +120,42 @@ def write_cross(result: CrossResult, out_dir: Path, paper_dir: Path | None = Non
     return write_all([cross_table(result, paper_dir)], out_dir, "cross", ["cross.csv"], preamble)
 
 
-def cross_test_sweep(sweep: Sweep, opts: EvalOptions) -> CrossResult:
-    """Cross-test the best checkpoint of every run of ``sweep``."""
-    weights, warnings = [], list(sweep.warnings)
+def cross_test_sweep(sweep: Sweep, opts: EvalOptions, recompute: bool = False) -> CrossResult:
+    """Cross-test the best checkpoint of every run of ``sweep``: through ``checkpoint_eval``, so under torchrun
+    each rank scores its shard of the val set, and each result is cached with its run (the diagonal is the
+    same evaluation as ``tables --from-checkpoints`` makes of best.pt, and is made once)."""
+    base = CheckpointEvalOptions(**{f.name: getattr(opts, f.name) for f in fields(EvalOptions)}, recompute=recompute)
+    bases, warnings = [], list(sweep.warnings)
     for run in sweep.runs:
         try:
-            weights.append(weights_of_run(run))
+            bases.append(checkpoint_job(run, run.rundir.best_checkpoint, None, base))
         except PadlibError as e:
             warnings.append(f"{run.name}: left out of cross-testing: {e}")
-    if not weights:
+    if not bases:
         raise PadlibError("no run can be cross-tested: " + "; ".join(warnings))
-    result = cross_evaluate(weights, opts)
-    result.warnings[:0] = warnings[len(sweep.warnings):]
-    result.notes[:0] = sweep.notes()
+    paddings = test_paddings(opts.paddings, [job.weights.train_padding for job in bases])
+    jobs = [replace(job, padding=padding) for job in bases for padding in paddings]
+    results = evaluate_checkpoints(jobs, base)
+    result = CrossResult(warnings=[*warnings[len(sweep.warnings):], *results.warnings], dataset=sweep.dataset,
+                         is_main=results.is_main, summary=results.summary())
+    used: dict[str, str] = {}  # tables and messages name a run, not its best.pt
+    for job, record, precision in zip(jobs, results.records, results.precisions, strict=True):
+        if record is None:
+            continue
+        w = job.weights
+        used[job.run.name] = precision
+        result.values.setdefault((w.group, w.train_padding, job.padding), []).append(
+            RunValue(job.run.name, w.seed, record.top1))
+    if not result.values:
+        raise PadlibError("no weights could be evaluated: " + "; ".join(result.warnings))
+    fell_back = list({job.run.name: replace(job.weights, name=job.run.name) for job in jobs
+                      if job.weights in results.fell_back and job.run.name in used}.values())
+    if fell_back:
+        result.warnings.append("evaluated in fp32, not at the training precision (fp16 autocast needs CUDA; "
+                               f"this is {results.device}): " + ", ".join(f"{w.name} ({w.precision})" for w in fell_back))
+    result.notes = [*sweep.notes(), precision_note(used, fell_back, opts.amp, "cross-testing")]
+    if opts.limit:
+        result.notes.append(f"evaluated on a class-balanced subset of {opts.limit} val images (--limit)")
     return result
 
 

@@ -1,16 +1,23 @@
-"""Re-evaluation results cached next to each run, one small JSON file per (checkpoint file, val set, test
-size, precision, padding, versions): a second report costs nothing and an interrupted one resumes.
+"""Evaluation results cached next to each run, one small JSON file per evaluation, keyed on everything that
+determines the numbers: a second report costs nothing, an interrupted one resumes, and one evaluation asked
+for by several subcommands (cross-testing's diagonal, ``tables --from-checkpoints``, ``resolution`` at the
+run's own size) is computed once.
 
-A checkpoint file is known by its name, size and modification time, so a checkpoint rewritten (a resumed
-run, a tampered file) is evaluated again; the val set by its config and by a digest of its images and labels
-(each file's name, size and modification time), so val images replaced under the same path are evaluated
-again too. ``evaluate.py ... --recompute`` ignores what is cached.
+The key: the checkpoint's content (sha256 of its bytes), the test padding and a digest of the code of the
+module that defines it, the val set's config and digest (its images and labels), the test size (in the val
+config), the precision, the device (its kind and, on a CPU, the model, vector extension and threads), and
+digests of padlib's code and of torch, torchvision and timm's versions. Nothing is trusted by name, size or
+modification time alone: a checkpoint replaced under the same name, with its size and mtime kept
+(``cp -p``, ``rsync -t``, a restore), is another key. ``evaluate.py ... --recompute`` ignores what is cached.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +28,9 @@ from padlib.fileio import atomic_write_bytes
 # <run dir>/eval_cache/<sha1 of the key>.json; only the evaluator reads or writes it, and deleting it
 # only costs time
 CACHE_DIR = "eval_cache"
-FORMAT = "padlib-eval/1"
+FORMAT = "padlib-eval/2"
+DIGESTS = "checkpoint_digests"  # in CACHE_DIR (JSON): each checkpoint's sha256, for one version of the file
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -38,23 +47,78 @@ class EvalRecord:
     seconds: float
 
 
-def checkpoint_key(run_path: Path, checkpoint: Path, val: Mapping[str, Any], val_digest: str, padding: str,
-                   precision: str) -> dict[str, Any]:
-    """The cache key of evaluating ``checkpoint`` (a file of the run at ``run_path``) on the val set of
-    the data config ``val`` whose images digest to ``val_digest``, in ``padding`` mode at ``precision``,
-    with these package versions."""
+def _version_of(path: Path) -> list[int]:
+    """What changes whenever a file is replaced or rewritten: inode, size, mtime and ctime (the kernel sets
+    ctime on every change; copying with kept times cannot set it back)."""
+    st = path.stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def file_digest(path: Path, memo_dir: Path | None = None) -> str:
+    """The sha256 of ``path``'s bytes. Remembered in ``memo_dir``/checkpoint_digests for that version of the
+    file only (inode, size, mtime, ctime), so each version is read once."""
+    memo_path = memo_dir / DIGESTS if memo_dir is not None else None
+    version = _version_of(path)
+    memo: dict[str, Any] = {}
+    if memo_path is not None:
+        try:
+            memo = json.loads(memo_path.read_text())
+        except (OSError, ValueError):
+            memo = {}
+        seen = memo.get(path.name)
+        if isinstance(seen, dict) and seen.get("version") == version:
+            return str(seen["sha256"])
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    if memo_path is not None and _version_of(path) == version:  # not rewritten while it was read
+        memo[path.name] = {"version": version, "sha256": sha}
+        with contextlib.suppress(OSError):  # a read-only sweep: the digest is computed again next time
+            atomic_write_bytes(memo_path, json.dumps(memo, sort_keys=True, indent=1).encode())
+    return sha
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of padlib's source as this process loaded it: any change to padlib's code is another key."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def mode_code_digest(padding: str) -> str:
+    """A digest of the source of the module that defines ``padding``'s mode: a user's mode edited is another
+    key ('padlib' for padlib's own modes, which ``code_digest`` covers)."""
+    from padlib.padding import get_padding
+
+    module = sys.modules.get(type(get_padding(padding)).__module__)
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return "unknown"
+    path = Path(file).resolve()
+    if Path(__file__).resolve().parent.parent in path.parents:
+        return "padlib"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+
+
+def checkpoint_key(checkpoint_sha256: str, val: Mapping[str, Any], val_digest: str, padding: str, precision: str,
+                   device: str) -> dict[str, Any]:
+    """The cache key of evaluating the checkpoint whose bytes digest to ``checkpoint_sha256`` on the val set of
+    the data config ``val`` whose images digest to ``val_digest``, in ``padding`` mode at ``precision`` on
+    ``device`` (``provenance.device_name``), with this code and these package versions."""
+    import timm
     import torch
+    import torchvision
 
-    import padlib
-
-    stat = checkpoint.stat()
-    try:
-        name = str(checkpoint.relative_to(run_path))
-    except ValueError:
-        name = str(checkpoint.resolve())
-    return {"format": FORMAT, "checkpoint": name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "val": dict(val), "val_digest": val_digest, "padding": padding, "precision": precision,
-            "padlib": padlib.__version__, "torch": torch.__version__}
+    return {"format": FORMAT, "checkpoint_sha256": checkpoint_sha256, "val": dict(val), "val_digest": val_digest,
+            "padding": padding, "padding_code": mode_code_digest(padding), "precision": precision,
+            "device": device, "padlib_code": code_digest(),
+            "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                         "timm": timm.__version__, "python": sys.version.split()[0]}}
 
 
 def _canonical(key: Mapping[str, Any]) -> str:
