@@ -58,7 +58,7 @@ DEMO_SIZES ?= 24,32,48
 DEMO_EVAL := --out $(DEMO_OUT) --device $(DEVICE) --workers 0 --batch-size 128
 demo: venv data
 	$(PY) train.py experiment=$(DEMO) trainer.device=$(DEVICE)
-	$(PY) evaluate.py all sweeps/$(DEMO)_fashion_mnist --out $(DEMO_OUT) --device $(DEVICE)
+	$(PY) evaluate.py all sweeps/$(DEMO)_fashion_mnist $(DEMO_EVAL)
 	$(PY) evaluate.py tables sweeps/$(DEMO)_fashion_mnist --from-checkpoints $(DEMO_EVAL)
 	$(PY) evaluate.py resolution sweeps/$(DEMO)_fashion_mnist --sizes $(DEMO_SIZES) $(DEMO_EVAL)
 	@cat $(DEMO_OUT)/tables.md $(DEMO_OUT)/tables_from_checkpoints.md $(DEMO_OUT)/run_timing.md $(DEMO_OUT)/cross.md \

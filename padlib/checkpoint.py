@@ -75,6 +75,15 @@ def model_state_dict(ckpt: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return out
 
 
+# the paper authors' released checkpoints name their arch pd<torchvision arch> (partial padding)
+PAPER_PREFIX = re.compile(r"^pd(?=(resnet|vgg))")
+
+
+def split_paper_arch(name: str) -> tuple[str, str | None]:
+    """(torchvision arch, training padding or None): the authors' ``pdresnet50`` is resnet50 with partial padding."""
+    return (PAPER_PREFIX.sub("", name), "partial") if PAPER_PREFIX.match(name) else (name, None)
+
+
 def load_weights(model: nn.Module, ckpt: Mapping[str, Any], source: str) -> None:
     """Load a checkpoint's weights into ``model`` strictly; a mismatch is a PadlibError naming ``source``."""
     sd = model_state_dict(ckpt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -44,6 +45,12 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {cpu_model()} ({capability}) x{torch.get_num_threads()} threads"
 
 
+def onednn_version() -> str | None:
+    """The oneDNN (MKL-DNN) version torch's CPU convolutions come from, or None."""
+    m = re.search(r"(?:MKL-DNN|oneDNN) v([\d.]+)", torch.__config__.show())
+    return m.group(1) if m else None
+
+
 def provenance(device: torch.device) -> dict[str, Any]:
     """Versions, commit, device and host, for run.json."""
     import timm
@@ -58,6 +65,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
             "timm": timm.__version__,
+            "onednn": onednn_version(),
         },
         "git_commit": git_commit(),
         "device": device_name(device),

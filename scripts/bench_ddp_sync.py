@@ -1,17 +1,20 @@
 """Steps/s of the DDP training loop with its per-step flags read from the device (as before: an all-reduce
-on the GPU and a host read, which waits for the GPU to finish the previous step) and from the host group
-(now: gloo on CPU tensors, no GPU sync). Both run in the same processes, interleaved round by round.
+on the GPU and a host read, which waits for the GPU to finish the previous step), from the host group (now:
+gloo on CPU tensors, no GPU sync), and without any flags (the floor). All run in the same processes,
+interleaved round by round; with one process the flags are exchanged anyway (a process group of one), so
+their cost shows on a single GPU too.
 
     torchrun --nproc_per_node=2 scripts/bench_ddp_sync.py --device cpu                 # gloo on CPU
     torchrun --nproc_per_node=1 scripts/bench_ddp_sync.py --device cuda --batch 256   # NCCL, 1 GPU
 
-On CPU the two are expected to match (gloo either way: nothing waits for a GPU); the difference the change
-makes is on a GPU, where the old read stalled the host once per step.
+On CPU "device" and "host" are expected to match (gloo either way: nothing waits for a GPU); the difference
+the change makes is on a GPU, where the old read stalled the host once per step.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -35,6 +38,20 @@ def device_flags(flags: list[bool], dist: DistInfo) -> list[bool]:
     return [bool(v > 0) for v in t.tolist()]
 
 
+def no_flags(flags: list[bool], dist: DistInfo) -> list[bool]:
+    """No exchange at all: what a step costs without the flags."""
+    return flags
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchanging(DistInfo):
+    """A DistInfo that exchanges the flags even in a process group of one."""
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+
 class Batch:
     def __init__(self, images: torch.Tensor, targets: torch.Tensor) -> None:
         self.images, self.targets, self.skipped = images, targets, 0
@@ -53,6 +70,11 @@ def main() -> None:
     DEVICE = torch.device(args.device)
     dist = init_distributed(DEVICE.type)
     DEVICE = dist.place(DEVICE)
+    if not tdist.is_initialized():  # one process: a group of one, so that the flags are really exchanged
+        tdist.init_process_group("nccl" if DEVICE.type == "cuda" else "gloo")
+        host = tdist.new_group(backend="gloo") if DEVICE.type == "cuda" else None
+        dist = DistInfo(gpu=DEVICE.index, host_group=host)
+    flags_dist = Exchanging(dist.rank, dist.world_size, dist.local_rank, dist.gpu, dist.host_group)
     torch.manual_seed(0)
     model = build_model("resnet18", 10, get_padding("zero")).to(DEVICE)
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[DEVICE.index] if DEVICE.type == "cuda" else None) \
@@ -60,12 +82,12 @@ def main() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     ctx = StepContext(opt, sched, torch.amp.GradScaler(DEVICE.type, enabled=False), nn.CrossEntropyLoss(),
-                      DEVICE, None, False, dist)
+                      DEVICE, None, False, flags_dist)
     batches = [Batch(torch.randn(args.batch, 3, args.size, args.size), torch.randint(0, 10, (args.batch,)))
                for _ in range(args.steps)]
-    rates: dict[str, list[float]] = {"device flags (before)": [], "host flags (now)": []}
+    rates: dict[str, list[float]] = {"device flags (before)": [], "host flags (now)": [], "no flags": []}
     for r in range(args.rounds + 1):  # round 0 warms up
-        for name, flags in zip(rates, (device_flags, HOST_FLAGS), strict=True):
+        for name, flags in zip(rates, (device_flags, HOST_FLAGS, no_flags), strict=True):
             loop.any_rank_flags = flags
             if DEVICE.type == "cuda":
                 torch.cuda.synchronize()
@@ -83,8 +105,8 @@ def main() -> None:
               f"resnet18 {args.size} px, batch {args.batch}/process, {args.rounds} rounds of {args.steps} steps")
         for name, values in rates.items():
             print(f"  {name:22s} {statistics.median(values):7.2f} steps/s (median over rounds)")
-        before, now = (statistics.median(v) for v in rates.values())
-        print(f"  now / before: {now / before:.3f}")
+        before, now, floor = (statistics.median(v) for v in rates.values())
+        print(f"  now / before: {now / before:.3f}; now / no flags: {now / floor:.3f}")
     shutdown()
 
 

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.padding import PADDING_MODES, PartialConv2d, convert_padding, get_padding
+from padlib.provenance import device_name, onednn_version
 from padlib.report.stats import median_ci
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -56,6 +57,9 @@ COLUMNS = (
     "median_ratio",
     "median_ratio_ci_low",
     "median_ratio_ci_high",
+    "device_name",
+    "torch",
+    "onednn",
 )
 
 
@@ -256,6 +260,10 @@ def summarise(
             "median_ratio": round(paired[mode][0], 4),
             "median_ratio_ci_low": round(paired[mode][1], 4),
             "median_ratio_ci_high": round(paired[mode][2], 4),
+            # where it was measured: a ratio moves with the CPU's vector unit and oneDNN's kernels for it
+            "device_name": device_name(torch.device(args.device)),
+            "torch": torch.__version__,
+            "onednn": onednn_version() or "",
         }
         for mode in args.modes
     ]

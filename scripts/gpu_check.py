@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Check and time padlib on a CUDA machine in one command (project issue 10).
 
-    python scripts/gpu_check.py                                  # all five parts, on CUDA when available
+    python scripts/gpu_check.py                                  # all six parts, on CUDA when available
     python scripts/gpu_check.py --parts 1,3                      # some of them
     python scripts/gpu_check.py --device cpu --quick --out /tmp/check   # toy sizes: checks this script
 
@@ -15,7 +15,10 @@ Parts (each writes ``<out>/gpu_check_<name>.csv``; together they write ``<out>/g
 3. throughput: images/s of padlib's train step (resnet50, partial, compiled) beside an unconverted
    torchvision resnet50, on GPU-resident data.
 4. pipeline: images/s of padlib's JPEG train loader, against what the GPU consumed in part 3.
-5. train_run: ``train.py`` then ``evaluate.py all`` on generated data, with AMP, channels_last, compile.
+5. train_run: ``train.py`` then ``evaluate.py all`` on generated data, with AMP, channels_last, compile
+   (and TORCH_LOGS=recompiles,graph_breaks).
+6. cuda_paths: ``trainer.deterministic`` train steps (the VGGs' pooling, every mode), the DDP loop's per-step
+   flags (``scripts/bench_ddp_sync.py``), and ``evaluate.py tables --from-checkpoints``' images/s.
 
 A check that fails is written as FAIL, a part that crashes as error; the other parts still run and the
 exit status is 1. Speed targets are written as met / missed and leave the exit status alone: a slow mode
@@ -32,6 +35,7 @@ import functools
 import gc
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -118,6 +122,17 @@ class Sizes:
     run_batch: int = 64
     run_classes: int = 4
     run_per_class: int = 64
+    det_arch: str = "resnet50"  # part 6: every mode's deterministic step
+    det_size: int = 224
+    det_batch: int = 8
+    ddp_size: int = 64
+    ddp_batch: int = 256
+    ddp_steps: int = 20
+    ddp_rounds: int = 5
+    eval_arch: str = "resnet50"
+    eval_size: int = 224
+    eval_batch: int = 256
+    eval_images: int = 2048
 
 
 FULL = Sizes()
@@ -129,6 +144,8 @@ QUICK = Sizes(
     train_arch="resnet18", train_batch=4, train_size=32, train_steps=2, train_rounds=1,
     jpegs=12, jpeg_px=(64, 48), loader_batch=4, loader_image_size=32, loader_batches_per_worker=4,
     run_epochs=2, run_batch=8, run_classes=2, run_per_class=8,
+    det_arch="resnet18", det_size=32, det_batch=2, ddp_size=32, ddp_batch=4, ddp_steps=2, ddp_rounds=1,
+    eval_arch="resnet18", eval_size=32, eval_batch=8, eval_images=16,
 )
 
 
@@ -520,13 +537,16 @@ def write_jpegs(folder: Path, count: int, width: int, height: int, seed: int = 0
     return paths
 
 
-def jpeg_tree(ctx: Context, files: int, classes: int = 4) -> tuple[Path, float]:
-    """An ImageFolder tree of ``files`` train images, hard links to ``sizes.jpegs`` generated JPEGs (the
-    loader pays the same decoding per file read; the page cache serves both alike); and their mean KB."""
+def jpeg_tree(ctx: Context, files: int, classes: int = 4, val_files: int = 4, name: str = "jpeg_tree"
+              ) -> tuple[Path, float]:
+    """An ImageFolder tree of ``files`` train and ``val_files`` val images, hard links to ``sizes.jpegs``
+    generated JPEGs (the loader pays the same decoding per file read; the page cache serves both alike); and
+    their mean KB."""
     s = ctx.sizes
-    jpegs = write_jpegs(ctx.work / "jpegs", s.jpegs, *s.jpeg_px)
-    tree = ctx.work / "jpeg_tree"
-    for split, per_class in (("train", math.ceil(files / classes)), ("val", 1)):
+    folder = ctx.work / "jpegs"
+    jpegs = sorted(folder.glob("*.jpg")) if folder.is_dir() else write_jpegs(folder, s.jpegs, *s.jpeg_px)
+    tree = ctx.work / name
+    for split, per_class in (("train", math.ceil(files / classes)), ("val", math.ceil(val_files / classes))):
         for k in range(classes):
             (tree / split / f"class{k}").mkdir(parents=True)
             for i in range(per_class):
@@ -590,10 +610,11 @@ def gpu_images_per_s(ctx: Context) -> float | None:
 # --- part 5: a real short run ---------------------------------------------------------------------
 
 
-def run_logged(cmd: list[str], log: Path, timeout: float) -> subprocess.CompletedProcess:
+def run_logged(cmd: list[str], log: Path, timeout: float, extra_env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess:
     """Run ``cmd`` from the repository root, appending its output to ``log``."""
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1"})
+                         env={**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1", **(extra_env or {})})
     with log.open("a") as f:
         f.write(f"$ {' '.join(cmd)}\n{res.stdout}{res.stderr}\nexit status {res.returncode}\n\n")
     return res
@@ -603,6 +624,21 @@ def last_line(res: subprocess.CompletedProcess) -> str:
     """The last non-empty line of a command's stderr (its error), else of its stdout."""
     lines = [ln for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
     return lines[-1][:300] if lines else ""
+
+
+def compile_log_row(text: str, settings: str) -> dict[str, Any]:
+    """What TORCH_LOGS=recompiles,graph_breaks said during a compiled run, and whether inductor warned of a
+    copy between devices inside the graph (partial padding's ratio and fold constants are built in-graph)."""
+    lines = text.splitlines()
+    recompiles = [ln for ln in lines if "Recompiling function" in ln]
+    breaks = [ln for ln in lines if "Graph break" in ln]
+    copies = [ln for ln in lines if "copy" in ln.lower() and ("device" in ln.lower() or "cpu" in ln.lower())
+              and ("warn" in ln.lower() or "inductor" in ln.lower())]
+    return {"check": "compile logs: recompiles, graph breaks, device copies", "settings": settings,
+            "status": INFO, "detail": f"{len(recompiles)} recompiles, {len(breaks)} graph breaks, "
+                                      f"{len(copies)} device-copy warnings"
+                                      + (f"; first: {(recompiles + breaks + copies)[0].strip()[:200]}"
+                                         if recompiles or breaks or copies else "")}
 
 
 def run_directory_problems(rd: RunDir, epochs: int) -> list[str]:
@@ -630,9 +666,10 @@ def part_train_run(ctx: Context) -> list[dict[str, Any]]:
              f"trainer.compile_backend={backend}", f"trainer.epochs={s.run_epochs}",
              f"trainer.batch_size={s.run_batch}", "trainer.progress=false"]
     start = time.perf_counter()
-    res = run_logged(train, log, timeout=480)
+    res = run_logged(train, log, timeout=480, extra_env={"TORCH_LOGS": "recompiles,graph_breaks"})
     rows = [{"check": "train.py completes", "status": verdict(res.returncode == 0), "settings": settings,
              "detail": f"{time.perf_counter() - start:.0f} s" + ("" if res.returncode == 0 else f"; {last_line(res)}")}]
+    rows.append(compile_log_row(res.stdout + res.stderr, settings))
     if res.returncode != 0:
         return rows
 
@@ -660,6 +697,108 @@ def part_train_run(ctx: Context) -> list[dict[str, Any]]:
                  "status": verdict(res.returncode == 0 and "tables.md" in written),
                  "detail": f"{time.perf_counter() - start:.0f} s; wrote {len(written)} files"
                            + ("" if res.returncode == 0 else f"; {last_line(res)}")})
+    return rows
+
+
+# --- part 6: what only CUDA runs: deterministic mode, the DDP flags, evaluation throughput ------------
+
+
+def deterministic_step(arch: str, padding: str, fixed: bool, ctx: Context) -> dict[str, Any]:
+    """One train step of ``arch`` at 224 px under torch.use_deterministic_algorithms, as trainer.deterministic
+    runs it (``fixed``: with padlib's deterministic pooling), twice from the same state: it must not raise, and
+    both steps must give the same loss and gradients bit for bit."""
+    from padlib.engine.deterministic import deterministic_on
+
+    s = ctx.sizes
+    torch.manual_seed(0)
+    model = build_model(arch, 10, padding).to(ctx.device)
+    if fixed:
+        deterministic_on(ctx.device, model, s.det_size)
+    x = torch.randn(s.det_batch, 3, s.det_size, s.det_size, device=ctx.device)
+    y = torch.randint(0, 10, (s.det_batch,), device=ctx.device)
+    settings = settings_text(arch=arch, size=s.det_size, batch=s.det_batch, padding=padding)
+    saved = torch.are_deterministic_algorithms_enabled()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    try:
+        results = []
+        for _ in range(2):
+            torch.manual_seed(1)  # the VGGs' dropout draws the same masks in both steps
+            results.append(loss_and_grads(model, x, y))
+    except RuntimeError as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        expected = not fixed and arch.startswith("vgg") and ctx.cuda
+        return {"check": f"deterministic step: {arch}/{padding}" + ("" if fixed else " (torchvision's pooling)"),
+                "settings": settings, "status": INFO if expected else FAIL, "detail": ("raises, as expected without the fix: " if expected
+                                                                 else "raises: ") + first}
+    finally:
+        torch.use_deterministic_algorithms(saved)
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    same = torch.equal(loss_a, loss_b) and all(torch.equal(a, b) for a, b in zip(grads_a, grads_b, strict=True))
+    return {"check": f"deterministic step: {arch}/{padding}" + ("" if fixed else " (torchvision's pooling)"),
+            "settings": settings, "status": verdict(same), "detail": "two steps bit-identical" if same else "two steps differ"}
+
+
+def ddp_flag_rows(ctx: Context) -> list[dict[str, Any]]:
+    """scripts/bench_ddp_sync.py under torchrun (one process, a group of one): steps/s with the loop's
+    per-step flags read from the device (before), from the host (now), and without flags."""
+    s = ctx.sizes
+    log = ctx.args.out / "gpu_check_cuda_paths.log"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+           str(REPO / "scripts" / "bench_ddp_sync.py"), "--device", str(ctx.device), "--batch", str(s.ddp_batch),
+           "--size", str(s.ddp_size), "--steps", str(s.ddp_steps), "--rounds", str(s.ddp_rounds)]
+    res = run_logged(cmd, log, timeout=300)
+    rates = {m[1]: float(m[2]) for m in re.finditer(r"^\s*(\w+) flags.*?([\d.]+) steps/s", res.stdout, re.M)}
+    if res.returncode != 0 or len(rates) != 3:
+        return [{"check": "DDP per-step flags", "status": ERROR, "detail": last_line(res)}]
+    floor = rates["no"]
+    return [{"check": f"DDP loop, {name} flags", "status": INFO, "images_per_s": rate * s.ddp_batch,
+             "ratio": rate / floor, "settings": settings_text(arch="resnet18", size=s.ddp_size, batch=s.ddp_batch,
+                                                             processes=1),
+             "detail": f"{rate:.2f} steps/s; ratio to no flags"} for name, rate in rates.items()]
+
+
+def eval_throughput_row(ctx: Context) -> dict[str, Any]:
+    """images/s of ``evaluate.py tables --from-checkpoints`` on a resnet50 checkpoint (generated JPEGs at
+    224 px), beside what part 3's train step consumed."""
+    from padlib.checkpoint import save_checkpoint
+
+    s = ctx.sizes
+    tree, _ = jpeg_tree(ctx, 4, val_files=s.eval_images, name="eval_tree")
+    run = RunDir(ctx.work / "eval_sweep" / s.eval_arch / "zero" / "seed0")
+    run.checkpoint_dir.mkdir(parents=True)
+    data = {"name": "folder", "root": str(tree), "image_size": s.eval_size, "resize_size": round(s.eval_size * 8 / 7)}
+    cfg = {"model": {"name": s.eval_arch, "source": "torchvision"}, "padding": {"mode": "zero"}, "data": data,
+           "trainer": {"epochs": 1}, "seed": 0}
+    run.write_info({"arch": s.eval_arch, "padding": "zero", "seed": 0, "dataset": "folder", "num_classes": 4,
+                    "epochs": 1, "world_size": 1, "status": "completed", "precision": ctx.amp, "config": cfg})
+    run.append_metrics({"epoch": 1, "val_top1": 25.0, "val_top5": 100.0, "val_loss": 1.0, "train_loss": 1.0})
+    torch.manual_seed(0)
+    save_checkpoint({"model": build_model(s.eval_arch, 4, "zero").state_dict(), "epoch": 1}, run.best_checkpoint)
+    res = run_logged([sys.executable, str(REPO / "evaluate.py"), "tables", str(run.path.parent.parent.parent),
+                      "--from-checkpoints", "--device", str(ctx.device), "--amp", "run",
+                      "--batch-size", str(s.eval_batch), "--workers", str(max((os.cpu_count() or 2) - 1, 1)),
+                      "--out", str(ctx.work / "eval_report"), "--recompute"],
+                     ctx.args.out / "gpu_check_cuda_paths.log", timeout=300)
+    line = next((ln for ln in res.stdout.splitlines() if "images/s" in ln), "")
+    rate = float(line.split(" images/s")[0].split()[-1]) if line else None
+    gpu = gpu_images_per_s(ctx)
+    return {"check": f"evaluate.py tables --from-checkpoints, {s.eval_arch}", "images_per_s": rate,
+            "ratio": rate / gpu if rate and gpu else None, "status": INFO if rate else ERROR,
+            "settings": settings_text(size=s.eval_size, batch=s.eval_batch, amp=ctx.amp),
+            "detail": (line.strip() or last_line(res))[:200] + ("; ratio to part 3's train images/s" if gpu else "")}
+
+
+def part_cuda_paths(ctx: Context) -> list[dict[str, Any]]:
+    """Part 6: trainer.deterministic with the VGGs (and every mode), the DDP flags' cost, evaluation speed."""
+    rows = [guarded(f"deterministic {arch}/{padding}",
+                    lambda a=arch, p=padding, f=fixed: [deterministic_step(a, p, f, ctx)])[0]
+            for arch, padding, fixed in (("vgg16_bn", "zero", False), ("vgg16_bn", "zero", True),
+                                         ("vgg16_bn", "partial", True), *((ctx.sizes.det_arch, m, True) for m in
+                                                                          ("reflect", "replicate", "circular",
+                                                                           "symmetric", "distribution")))]
+    rows += guarded("DDP per-step flags", lambda: ddp_flag_rows(ctx))
+    rows += guarded("evaluation throughput", lambda: [eval_throughput_row(ctx)])
     return rows
 
 
@@ -740,7 +879,16 @@ PARTS: dict[int, Part] = {
     5: Part("train_run", "5. A real short run: train.py and evaluate.py", part_train_run,
             ["check", "status", "settings", "detail", *ENV],
             ["check", "status", "detail"],
-            ["Both commands and their output: gpu_check_train_run.log."]),
+            ["Both commands and their output: gpu_check_train_run.log. train.py runs with "
+             "TORCH_LOGS=recompiles,graph_breaks: the compile-logs row counts what they said."]),
+    6: Part("cuda_paths", "6. CUDA-only paths: deterministic mode, DDP flags, evaluation speed", part_cuda_paths,
+            ["check", "status", "images_per_s", "ratio", "settings", "detail", *ENV],
+            ["check", "status", "images_per_s", "ratio", "detail"],
+            ["Deterministic: one train step at 224 px under torch.use_deterministic_algorithms, twice from the same "
+             "state (bit-identical loss and gradients); torchvision's own VGG pooling is expected to raise on CUDA. "
+             "DDP flags: scripts/bench_ddp_sync.py in a process group of one; ratio to the loop without flags. "
+             "Evaluation: evaluate.py tables --from-checkpoints on one resnet50 checkpoint; ratio to part 3's "
+             "train images/s. Commands and output: gpu_check_cuda_paths.log."]),
 }
 
 
@@ -824,7 +972,7 @@ def parse_parts(value: str) -> list[int]:
         elif item in numbers:
             parts.add(numbers[item])
         else:
-            raise argparse.ArgumentTypeError(f"{item!r} is not a part; use 1-5 or {', '.join(numbers)}")
+            raise argparse.ArgumentTypeError(f"{item!r} is not a part; use 1-{len(PARTS)} or {', '.join(numbers)}")
     return sorted(parts)
 
 

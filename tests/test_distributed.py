@@ -15,7 +15,11 @@ TORCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", 
 @pytest.fixture
 def clean_env(monkeypatch):
     for var in (*TORCH_VARS, *SLURM_STEP):
-        monkeypatch.delenv(var, raising=False)
+        # setenv first so monkeypatch restores the variable's absence too: _export_slurm_env writes
+        # RANK/WORLD_SIZE straight into os.environ, and a leaked RANK=1 turns every later evaluate.py
+        # call into a silent rank-1 no-op (and a later DDP test into a hang)
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
     return monkeypatch
 
 
@@ -59,3 +63,14 @@ def test_gpu_index(local_rank, visible, gpu):
 def test_too_few_gpus_for_the_tasks_of_a_node_is_one_error():
     with pytest.raises(PadlibError, match="local rank 5 but only 4 GPUs visible"):
         gpu_index(5, 4)
+
+
+def test_a_time_limit_warning_wins_over_a_sigterm_that_came_with_it():
+    import signal
+
+    from padlib.engine.preemption import strongest
+
+    term, usr1, usr2 = signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2
+    assert strongest(None, term) == term and strongest(term, None) == term
+    assert strongest(term, usr2) == usr2 and strongest(usr2, term) == usr2  # the job must requeue itself
+    assert strongest(usr1, usr2) == usr1  # otherwise the first

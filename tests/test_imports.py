@@ -55,7 +55,7 @@ def test_no_import_cycles():
 FLOORS = {
     1: ["errors", "fileio", "provenance", "configcheck"],
     2: ["", "padding", "checkpoint", "rundir", "run_naming"],
-    3: ["models", "data"],
+    3: ["models", "data", "starting_weights"],
     4: ["engine", "audit"],
     5.1: ["report", "report.collect", "report.power", "report.stats", "report.writers", "report.paper",
           "report.eval_cache", "report.activations"],

@@ -164,7 +164,8 @@ def test_scontrol_requeue_of_a_launcher_job_resumes_exactly(tmp_path, data_root,
     [rd] = find_runs(sweep)
     info = rd.read_info()
     assert (info["status"], info["resumes"], info["slurm_restart_count"]) == ("completed", 1, 1)
-    assert interruptions(rd.path) == [("SIGTERM", "handed to submitit")]
+    assert interruptions(rd.path) == [
+        ("SIGTERM", "left to SLURM (SIGTERM: the job is preempted, requeued, cancelled or out of time)")]
     text = job_log().read_text()
     assert "PADLIB_SAVE_DELAY_S" in text and "saved a mid-epoch checkpoint" in text and "resuming" in text
     assert metrics_without_timing(rd.path) == metrics_without_timing(long_reference)

@@ -96,12 +96,14 @@ class ImageFiles(LabelledImages):
         return self.root / os.fsdecode(self.files[i])
 
     def fingerprint(self) -> str:
-        """Each file's name, size and modification time, and the labels: one stat per file, no reads."""
+        """Each file's name, inode, size, modification and change times, and the labels: one stat per file, no
+        reads. A file replaced even with its size and mtime kept (``cp -p``) has another inode or ctime."""
         digest = hashlib.sha1(self.targets.tobytes())
         for name in self.files:
             try:
                 st = os.stat(self.root / os.fsdecode(name))
-                digest.update(b"%s\0%d\0%d\0" % (name, st.st_size, st.st_mtime_ns))
+                digest.update(b"%s\0%d\0%d\0%d\0%d\0" % (name, st.st_ino, st.st_size, st.st_mtime_ns,
+                                                          st.st_ctime_ns))
             except OSError:  # unreadable now: skipped when loaded, and part of what was evaluated
                 digest.update(b"%s\0missing\0" % name)
         return digest.hexdigest()

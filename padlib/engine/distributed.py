@@ -75,8 +75,9 @@ def first_host(nodelist: str) -> str:
 
 
 def master_port(job_id: str, step_id: str) -> int:
-    """A port every task of one SLURM job step derives alike (two steps on one node get two ports)."""
-    return 20000 + (int(job_id) * 64 + int(step_id or 0)) % 20000
+    """A port every task of one SLURM job step derives alike, in [20000, 32000) (below Linux's range for
+    outgoing connections); consecutive jobs and steps get different ports (7 is coprime to the range)."""
+    return 20000 + (int(job_id) * 7 + int(step_id or 0)) % 12000
 
 
 def _export_slurm_env() -> None:
@@ -87,12 +88,15 @@ def _export_slurm_env() -> None:
     tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", "1"))
     if tasks <= 1 or "SLURM_PROCID" not in os.environ:
         return
+    # the step's first host, always: a MASTER_ADDR the submitting shell passed on would not be this step's
     os.environ.update(RANK=os.environ["SLURM_PROCID"], WORLD_SIZE=str(tasks),
-                      LOCAL_RANK=os.environ.get("SLURM_LOCALID", "0"))
-    os.environ.setdefault("MASTER_ADDR", first_host(os.environ.get("SLURM_STEP_NODELIST")
-                                                    or os.environ["SLURM_JOB_NODELIST"]))
+                      LOCAL_RANK=os.environ.get("SLURM_LOCALID", "0"),
+                      MASTER_ADDR=first_host(os.environ.get("SLURM_STEP_NODELIST") or os.environ["SLURM_JOB_NODELIST"]))
     os.environ.setdefault("MASTER_PORT", str(master_port(os.environ["SLURM_JOB_ID"],
                                                          os.environ.get("SLURM_STEP_ID", "0"))))
+    if os.environ["RANK"] == "0":
+        log.info(f"srun step of {tasks} tasks: one DDP run, master {os.environ['MASTER_ADDR']}:"
+                 f"{os.environ['MASTER_PORT']}")
 
 
 def gpu_index(local_rank: int, visible: int) -> int:

@@ -11,7 +11,9 @@ The hand-off (:meth:`PreemptionHandler.hand_off`), after every rank stopped at t
    that leaves with an error status ends the whole step under ``KillOnBadExit=1``;
 2. rank 0 hands the job on: submitit's own handler (it requeues on its signal), or for a time-limit
    warning in a plain SLURM job ``scontrol requeue``; SIGTERM needs nothing (SLURM acts itself);
-3. every rank waits for that at a second barrier, then all exit with 128 + the signal.
+3. every rank waits for that at a second barrier, then exits with 128 + the signal (a time-limit
+   warning wins over a SIGTERM that came with it: the job must requeue itself); rank 0 under submitit
+   with submitit's own status, which its local executor reads as "requeue".
 
 ``PADLIB_FAULT`` and ``PADLIB_SAVE_DELAY_S`` exist for tests: a signal at an exact step, and a slow
 checkpoint file system.
@@ -69,62 +71,73 @@ class PreemptionHandler:
             signal.signal(sig, handler)
         self._previous.clear()
 
+    @property
+    def installed(self) -> bool:
+        """Whether the handler holds the signals now."""
+        return bool(self._previous)
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             log.warning(f"received {signal.Signals(signum).name}: saving a checkpoint after this step")
-        self.received = signum
+        self.received = strongest(self.received, signum)
 
     def requested(self) -> bool:
         """True once a preemption signal arrived."""
         return self.received is not None
 
-    @property
-    def signal_name(self) -> str:
-        return signal.Signals(self.received or signal.SIGTERM).name
-
-    def hand_off(self, dist: DistInfo, record: Callable[[str], None]) -> NoReturn:
-        """Leave the job after the checkpoint is durable (the caller saved it on rank 0): rank 0 hands the
-        job to whoever requeues it and ``record``s how; no rank exits before both are done."""
-        barrier(dist)  # rank 0's last.pt is on disk
-        signum = self.received or signal.SIGTERM
-        previous = self._previous.get(signum)
-        self.uninstall()
-        # SLURM's SIGTERM (then SIGKILL) may follow a requeue: finish the hand-off first
+    def hand_off(self, dist: DistInfo, signum: int, record: Callable[[str], None]) -> NoReturn:
+        """Leave the job after the checkpoint is durable (the caller saved it on rank 0), for ``signum`` (the
+        signal every rank agreed on): rank 0 hands the job to whoever requeues it and ``record``s how; no rank
+        exits before both are done, and every rank exits with 128 + ``signum``."""
+        # SLURM's SIGTERM (then SIGKILL) may follow a requeue: finish the hand-off first (train() restores it)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        status: int = 128 + signum
+        barrier(dist)  # rank 0's last.pt is on disk
         ending: BaseException | None = None
         if dist.is_main:
-            how, status, ending = _requeue(signum, previous, status)
-            record(how)
+            how, ending = _requeue(signum, self._previous.get(signum))
+            try:
+                record(how)
+            except Exception:  # the record is lost, not the hand-off: every rank still meets at the barrier
+                log.exception("could not record the interruption in run.json")
             log.warning(f"{how}; exiting")
         barrier(dist)  # rank 0 has handed the job on
         if ending is not None:
             raise ending
-        sys.exit(status)
+        sys.exit(128 + signum)
 
 
-def _requeue(signum: int, previous: Any, status: int) -> tuple[str, int, BaseException | None]:
-    """(what happened, exit status, an exception to end with): the launcher's handler where there is one,
-    ``scontrol requeue`` for a time-limit warning in a plain SLURM job, else nothing."""
-    if callable(previous):  # submitit: requeues (then exits) on its signal, lets SIGTERM pass
+def strongest(a: int | None, b: int | None) -> int | None:
+    """The signal a job acts on when it got both: a time-limit warning (the job must requeue itself) over
+    SIGTERM (SLURM acts by itself), else the first."""
+    if a is None or b is None:
+        return a if b is None else b
+    return b if a not in WARNING_SIGNALS and b in WARNING_SIGNALS else a
+
+
+def _requeue(signum: int, previous: Any) -> tuple[str, BaseException | None]:
+    """(what happened, an exception rank 0 ends with): the launcher's handler where there is one, ``scontrol
+    requeue`` for a time-limit warning in a plain SLURM job, else nothing."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if callable(previous):  # submitit's: requeues (then exits) on its signal, lets SIGTERM pass
         try:
             previous(signum, None)
-        except SystemExit as e:
-            return "handed to submitit, which requeued the job", e.code if isinstance(e.code, int) else status, None
+        except SystemExit as e:  # rank 0 leaves with submitit's status: its local executor requeues on it
+            return "handed to submitit, which requeued the job", e
         except Exception as e:  # e.g. submitit's "timed out too many times": the job ends here
-            return f"submitit did not requeue the job ({e})", status, e
-        return "handed to submitit", status, None
-    job = os.environ.get("SLURM_JOB_ID")
+            return f"submitit did not requeue the job ({e})", e
+        if job and signum not in WARNING_SIGNALS:
+            return "left to SLURM (SIGTERM: the job is preempted, requeued, cancelled or out of time)", None
+        return "handed to the launcher's handler", None
     if job and signum in WARNING_SIGNALS:
         try:
             subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.SubprocessError) as e:
             detail = getattr(e, "stderr", "") or e
-            return f"scontrol requeue {job} failed ({str(detail).strip()}); resubmit the job to resume", status, None
-        return f"requeued SLURM job {job} (scontrol requeue)", status, None
+            return f"scontrol requeue {job} failed ({str(detail).strip()}); resubmit the job to resume", None
+        return f"requeued SLURM job {job} (scontrol requeue)", None
     if job:
-        return "left to SLURM (SIGTERM: the job is preempted, requeued, cancelled or out of time)", status, None
-    return "not requeued (no SLURM job or submitit here)", status, None
+        return "left to SLURM (SIGTERM: the job is preempted, requeued, cancelled or out of time)", None
+    return "not requeued (no SLURM job or submitit here)", None
 
 
 FAULT_ENV = "PADLIB_FAULT"

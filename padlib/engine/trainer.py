@@ -3,9 +3,11 @@ run directory, runs the epochs, and writes metrics, checkpoints and predictions 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,25 +51,28 @@ from padlib.engine.loop import (
     validate,
 )
 from padlib.engine.optim import build_optimizer, build_scheduler
-from padlib.engine.preemption import Fault, PreemptionHandler, slow_storage_for_tests, slurm_job
+from padlib.engine.preemption import Fault, PreemptionHandler, slow_storage_for_tests, slurm_job, strongest
 from padlib.engine.progress import Progress
 from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.padding import get_padding
 from padlib.provenance import provenance
 from padlib.rundir import RunDir
+from padlib.starting_weights import load_starting_weights
 
 log = logging.getLogger("padlib")
 
 # trainer.amp may change with the device (auto: bf16 on CUDA); the precision it resolves to is what must
 # not change, and _check_same_precision compares that.
 RESUME_IGNORED = (*RUNTIME_KEYS, "trainer.amp")
+# Settings added after runs were made, with the value those runs had: a run made before is the same experiment.
+ADDED_SETTINGS = {"model.weights": None, "model.pretrained": False}
 
 
 def config_diffs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str:
     """The settings that differ between two run configs, as ``key: old -> new; ...`` ('' if none)."""
-    a = {k: v for k, v in flatten(stored).items() if k not in RESUME_IGNORED}
-    b = {k: v for k, v in flatten(current).items() if k not in RESUME_IGNORED}
+    a = {k: v for k, v in {**ADDED_SETTINGS, **flatten(stored)}.items() if k not in RESUME_IGNORED}
+    b = {k: v for k, v in {**ADDED_SETTINGS, **flatten(current)}.items() if k not in RESUME_IGNORED}
     diffs = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
     return "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
 
@@ -104,6 +109,7 @@ class Trainer:
         self.padding = get_padding(dict(cfg["padding"]))
         self.preemption = preemption or PreemptionHandler()
         self.fault = Fault.from_env()
+        self._handing_off = False
 
     # --- set-up ----------------------------------------------------------------------------
     def _batch_size(self, data: DataBundle) -> int:
@@ -133,6 +139,12 @@ class Trainer:
         self.val_loader = make_val_loader(self.data.val, per_rank_batch, workers, self.dist, pin)
         model = build_model(cfg["model"]["name"], self.data.num_classes, self.padding,
                             cfg["model"].get("source", "auto"), cfg["model"].get("kwargs"))
+        # starting weights (model.weights / model.pretrained): a resumed run takes its own checkpoint instead
+        resuming = self.run.last_checkpoint.is_file() or bool(self.run.epoch_checkpoints())
+        if resuming and self.run.exists():
+            self.init_weights = self.run.read_info().get("init_weights")
+        else:
+            self.init_weights = load_starting_weights(model, cfg["model"])
         # every rank starts from the same weights (above), then draws its own dropout masks
         seed_rank(int(cfg["seed"]), self.dist)
         self.channels_last = tcfg.channels_last and self.device.type == "cuda"
@@ -163,6 +175,7 @@ class Trainer:
             "padding": self.padding.label,
             "padding_spec": self.padding.spec(),
             "precision": precision_name(self.amp_dtype),  # what evaluate.py eval re-evaluates a lone file at
+            "init_weights": self.init_weights,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -279,6 +292,7 @@ class Trainer:
             "epochs": self.tcfg.epochs,
             "world_size": self.dist.world_size,
             "precision": precision_name(self.amp_dtype),
+            "init_weights": self.init_weights,
             "status": "running",
             "config": dict(cfg),
             "started": time.time(),
@@ -316,6 +330,15 @@ class Trainer:
 
     def fit(self) -> str:
         """Train to the planned number of epochs (resuming if possible); returns the final status."""
+        if self.preemption.installed:  # train() installed it when the process started
+            return self._fit()
+        self.preemption.install()
+        try:
+            return self._fit()
+        finally:
+            self.preemption.uninstall()
+
+    def _fit(self) -> str:
         if self.run.exists():
             info = self.run.read_info()
             if info["status"] == "completed":
@@ -345,8 +368,8 @@ class Trainer:
                 "lower trainer.optim.lr or check the data"
             ) from None
         except BaseException as e:
-            # an interrupted run stays resumable, however its launcher ends the process
-            if not isinstance(e, SystemExit) and not self.preemption.requested():
+            # a run interrupted by a signal stays resumable, however its launcher ends the process
+            if not isinstance(e, SystemExit) and not self._handing_off:
                 self._mark("failed")
             raise
         self._mark("completed")
@@ -384,9 +407,10 @@ class Trainer:
         # the checkpoint keeps the sums of all ranks; on resume rank 0 carries them
         reduced = reduce_meters(meters, self.dist, self.device)
         rngs = gather_objects(rng_state(self.device), self.dist)
-        # one rank's signal stopped them all: every rank records and exits with that signal
-        self.preemption.received = next(s for s in gather_objects(self.preemption.received, self.dist) if s)
-        entry = {"signal": self.preemption.signal_name, "epoch": epoch, "batch": pos.batch, "time": time.time(),
+        # one rank's signal stopped them all: every rank records and exits with the same one
+        signum = functools.reduce(strongest, gather_objects(self.preemption.received, self.dist))
+        self._handing_off = True
+        entry = {"signal": signal.Signals(signum).name, "epoch": epoch, "batch": pos.batch, "time": time.time(),
                  **slurm_job()}
         if self.dist.is_main:
             slow_storage_for_tests()
@@ -398,7 +422,7 @@ class Trainer:
             self.run.update_info(status="interrupted", updated=time.time(),
                                  interruptions=[*info.get("interruptions", []), {**entry, "then": how}])
 
-        self.preemption.hand_off(self.dist, record)
+        self.preemption.hand_off(self.dist, signum, record)
 
     def _epochs(self, pos: Position, meters: TrainMeters) -> None:
         epochs = self.tcfg.epochs

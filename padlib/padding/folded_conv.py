@@ -214,16 +214,30 @@ def tiny_map_forward(
             input, fold_kernels(conv.weight, fold, conv.groups), conv.bias, fold, conv.groups
         )
     key = fold_key(conv, mode, height, width, device, dtype)
-    if key not in cache:
+    fold = cache.get(key)
+    if fold is None:
         # Not an inference tensor even when first met under inference_mode: autograd uses it later.
         with torch.inference_mode(False):
-            cache[key] = conv_fold(conv, mode, height, width, device, dtype)
-    fold = cache[key]
+            fold = cache[key] = conv_fold(conv, mode, height, width, device, dtype)
     memo = _memo(conv)
-    if memo is None or torch.is_grad_enabled():
+    if memo is None or torch.is_grad_enabled() or torch._C._are_functorch_transforms_active():
         kernels = fold_kernels(conv.weight, fold, conv.groups)
     else:
-        kernels = memo.get(key)
-        if kernels is None:
-            kernels = memo[key] = fold_kernels(conv.weight, fold, conv.groups)
+        # the block promised fixed weights; a weight swapped or edited in place anyway is folded again
+        seen = _identity(conv.weight)
+        kept = memo.get(key)
+        if kept is None or kept[0] != seen:
+            kept = memo[key] = (seen, fold_kernels(conv.weight, fold, conv.groups))
+        kernels = kept[1]
     return folded_conv2d(input, kernels, conv.bias, fold, conv.groups)
+
+
+def _identity(weight: Tensor) -> tuple:
+    """Which tensor, and which write to it (inference tensors have no version counter): a cheap check that
+    backs fold_once's promise, not a substitute for it (a fused optimizer writes without a version bump)."""
+    version = -1 if weight.is_inference() else weight._version
+    try:
+        address = weight.data_ptr()
+    except RuntimeError:  # no storage (meta)
+        address = None
+    return (id(weight), address, version)

@@ -218,9 +218,10 @@ class PartialConv2d(nn.Conv2d):
     ) -> BorderScaling | None:
         """The cached border scaling for a ``height`` x ``width`` input (keyed on all it depends on)."""
         key = fold_key(self, self.mode, height, width, device, dtype)
-        if key not in self._scaling_cache:
+        if key not in self._scaling_cache:  # None is a value: r is 1 everywhere
             with torch.inference_mode(False):  # autograd may use it later, outside inference mode
-                self._scaling_cache[key] = border_scaling(self, height, width, device, dtype)
+                scaling = self._scaling_cache[key] = border_scaling(self, height, width, device, dtype)
+            return scaling
         return self._scaling_cache[key]
 
     def forward(self, input: Tensor) -> Tensor:

@@ -212,7 +212,7 @@ def _plan(jobs: list[CheckpointJob], precisions: list[str], recompute: bool, val
         if digests[path] is None:
             continue
         keys[i] = checkpoint_key(digests[path], job.val, valsets.fingerprint(job.val), job.padding, precisions[i],
-                                 device)
+                                 device, (valsets.batch_size, valsets.dist.world_size if valsets.dist else 1))
         record = None if recompute else read_cached(job.run.rundir.path, keys[i])
         if record is not None:
             cached[i] = record
@@ -250,14 +250,18 @@ def evaluate_checkpoints(jobs: list[CheckpointJob], opts: CheckpointEvalOptions)
         for group in groups:  # first: a val set that cannot be built ends it before any checkpoint is read
             _check_val_set(jobs[group[0]], valsets)
         bar = _CheckpointBar(len(groups), dist)
-        loaded: tuple[Path, dict[str, Any]] | None = None
+        loaded: tuple[Path, dict[str, Any], bool] | None = None
         try:
             for group in groups:
                 job = jobs[group[0]]
                 try:
                     if loaded is None or loaded[0] != job.weights.checkpoint:
                         loaded = None  # free the previous checkpoint before reading the next
-                        loaded = (job.weights.checkpoint, load_checkpoint(job.weights.checkpoint))
+                        path = job.weights.checkpoint
+                        loaded = (path, load_checkpoint(path),
+                                  # rewritten since the plan hashed it: these numbers are not that key's
+                                  dist.is_main and file_digest(path, job.run.rundir.path / CACHE_DIR)
+                                  != keys[group[0]]["checkpoint_sha256"])
                     record = _score_job(job, loaded[1], valsets, device, dist, PRECISION_DTYPES[precisions[group[0]]],
                                        bar)
                 except PadlibError as e:  # this file only: unreadable, or weights that do not fit the model
@@ -266,9 +270,12 @@ def evaluate_checkpoints(jobs: list[CheckpointJob], opts: CheckpointEvalOptions)
                     continue
                 results.evaluated += 1
                 results.images += record.count
+                if loaded[2]:
+                    results.warnings.append(f"{job.weights.checkpoint}: rewritten while being evaluated; its "
+                                            "numbers are the new file's and are not cached")
                 for i in group:
                     results.records[i] = record
-                    if dist.is_main:
+                    if dist.is_main and not loaded[2]:
                         _store(jobs[i], keys[i], record, results.warnings)
                 bar.finish()
         finally:

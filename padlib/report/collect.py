@@ -34,6 +34,7 @@ REFERENCE_PADDING = "zero"
 IGNORED_SETTINGS = frozenset({*RUNTIME_KEYS, "seed", "model.name"})
 # trainer.amp is compared as the precision it resolved to ("auto" is bf16 on CUDA, fp32 on CPU)
 PRECISION_SETTING, AMP_SETTING, WORLD_SIZE_SETTING = "precision", "trainer.amp", "world_size"
+WEIGHTS_SETTINGS, INIT_SETTING = ("model.weights", "model.pretrained"), "weights"
 PRECISIONS = tuple(PRECISION_DTYPES)
 _LABEL_OPEN = " ["  # between the arch and its settings in a group label
 
@@ -85,11 +86,16 @@ class Run:
 
     def settings(self) -> dict[str, str]:
         """The settings that change results, flattened (``trainer.optim.lr``) and shown as text."""
-        # The padding's own parameters are in its label (the padding column), not a setting.
+        # The padding's own parameters are in its label (the padding column), not a setting; the starting
+        # weights are known by their lineage (run.json's init_weights), not by the path the config gave.
         flat = {k: v for k, v in flatten(self.config).items()
-                if k not in IGNORED_SETTINGS and k != AMP_SETTING and not k.startswith("padding.")}
+                if k not in IGNORED_SETTINGS and k != AMP_SETTING and not k.startswith("padding.")
+                and k not in WEIGHTS_SETTINGS}
         flat[PRECISION_SETTING] = self.precision
         flat[WORLD_SIZE_SETTING] = self.info.get("world_size")
+        init = self.info.get("init_weights")
+        if isinstance(init, dict):
+            flat[INIT_SETTING] = str(init.get("lineage") or init.get("sha256"))
         return {k: v if isinstance(v, str) else json.dumps(_as_numbers(v)) for k, v in flat.items()}
 
 

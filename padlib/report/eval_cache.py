@@ -5,8 +5,9 @@ run's own size) is computed once.
 
 The key: the checkpoint's content (sha256 of its bytes), the test padding and a digest of the code of the
 module that defines it, the val set's config and digest (its images and labels), the test size (in the val
-config), the precision, the device (its kind and, on a CPU, the model, vector extension and threads), and
-digests of padlib's code and of torch, torchvision and timm's versions. Nothing is trusted by name, size or
+config), the precision, the device (its kind and, on a CPU, the model, vector extension and threads), the
+batch size and number of processes, and digests of padlib's code and of torch, torchvision and timm's
+versions. Nothing is trusted by name, size or
 modification time alone: a checkpoint replaced under the same name, with its size and mtime kept
 (``cp -p``, ``rsync -t``, a restore), is another key. ``evaluate.py ... --recompute`` ignores what is cached.
 """
@@ -18,19 +19,19 @@ import functools
 import hashlib
 import json
 import sys
+import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from padlib.fileio import atomic_write_bytes
+from padlib.fileio import atomic_write_bytes, sha256_file
 
 # <run dir>/eval_cache/<sha1 of the key>.json; only the evaluator reads or writes it, and deleting it
 # only costs time
 CACHE_DIR = "eval_cache"
 FORMAT = "padlib-eval/2"
 DIGESTS = "checkpoint_digests"  # in CACHE_DIR (JSON): each checkpoint's sha256, for one version of the file
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,7 @@ def file_digest(path: Path, memo_dir: Path | None = None) -> str:
         seen = memo.get(path.name)
         if isinstance(seen, dict) and seen.get("version") == version:
             return str(seen["sha256"])
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    sha = digest.hexdigest()
+    sha = sha256_file(path)
     if memo_path is not None and _version_of(path) == version:  # not rewritten while it was read
         memo[path.name] = {"version": version, "sha256": sha}
         with contextlib.suppress(OSError):  # a read-only sweep: the digest is computed again next time
@@ -90,35 +87,55 @@ def code_digest() -> str:
     return digest.hexdigest()[:20]
 
 
+_PROCESS = uuid.uuid4().hex  # for code this process cannot read: its results are its own
+
+
 def mode_code_digest(padding: str) -> str:
-    """A digest of the source of the module that defines ``padding``'s mode: a user's mode edited is another
-    key ('padlib' for padlib's own modes, which ``code_digest`` covers)."""
+    """A digest of the code behind ``padding``'s mode: every loaded module of the package that defines it (a
+    user's mode edited, or a helper it imports from its own package, is another key); 'padlib' for padlib's
+    own modes, which ``code_digest`` covers. A mode defined where no source file is (a notebook) gets this
+    process's own token: its results are never served to another process."""
     from padlib.padding import get_padding
 
-    module = sys.modules.get(type(get_padding(padding)).__module__)
-    file = getattr(module, "__file__", None)
-    if file is None:
-        return "unknown"
-    path = Path(file).resolve()
-    if Path(__file__).resolve().parent.parent in path.parents:
+    module_name = type(get_padding(padding)).__module__
+    top = module_name.split(".")[0]
+    if top == "padlib":
         return "padlib"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+    files = sorted({Path(m.__file__).resolve() for name, m in list(sys.modules.items())
+                    if (name == top or name.startswith(top + ".")) and getattr(m, "__file__", None)})
+    if not files or module_name == "__main__":
+        return f"process {_PROCESS}"
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
 
 
 def checkpoint_key(checkpoint_sha256: str, val: Mapping[str, Any], val_digest: str, padding: str, precision: str,
-                   device: str) -> dict[str, Any]:
+                   device: str, batches: tuple[int, int] = (64, 1)) -> dict[str, Any]:
     """The cache key of evaluating the checkpoint whose bytes digest to ``checkpoint_sha256`` on the val set of
     the data config ``val`` whose images digest to ``val_digest``, in ``padding`` mode at ``precision`` on
-    ``device`` (``provenance.device_name``), with this code and these package versions."""
+    ``device`` (``provenance.device_name``) in ``batches`` (batch size, processes: how the images are grouped
+    can move the last bits of a logit), with this code and these package versions."""
+    return {"format": FORMAT, "checkpoint_sha256": checkpoint_sha256, "val": dict(val), "val_digest": val_digest,
+            "padding": padding, "padding_code": mode_code_digest(padding), "precision": precision,
+            "device": device, "batch_size": batches[0], "processes": batches[1], "padlib_code": code_digest(),
+            "versions": package_versions()}
+
+
+@functools.cache
+def package_versions() -> dict[str, str | None]:
+    """What else decides an evaluation's numbers: the model code (torch, torchvision, timm), the image decoder
+    and resizer (Pillow), the GPU libraries (CUDA, cuDNN), Python."""
+    import PIL
     import timm
     import torch
     import torchvision
 
-    return {"format": FORMAT, "checkpoint_sha256": checkpoint_sha256, "val": dict(val), "val_digest": val_digest,
-            "padding": padding, "padding_code": mode_code_digest(padding), "precision": precision,
-            "device": device, "padlib_code": code_digest(),
-            "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                         "timm": timm.__version__, "python": sys.version.split()[0]}}
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
+            "pillow": PIL.__version__, "cuda": torch.version.cuda, "cudnn": str(cudnn) if cudnn else None,
+            "python": sys.version.split()[0]}
 
 
 def _canonical(key: Mapping[str, Any]) -> str:

@@ -71,6 +71,9 @@ def timing_table(path: Path, paper_dir: Path | None = None) -> Table:
              "mode's step over zero padding's in the same round, with a distribution-free 95% CI of that median. "
              "Percent of zero padding's time in the same setup.",
              "paper: Table 1 (ImageNet training, its hardware; zero padding timed over all iterations)."]
+    where = sorted({(r.get("device_name") or "", r.get("torch") or "", r.get("onednn") or "") for r in rows_in})
+    notes += [f"measured on {name}, torch {version}" + (f", oneDNN {onednn}" if onednn else "")
+              for name, version, onednn in where if name]
     return Table("Train-step time relative to zero padding (paper Table 1)", columns, rows, notes, display)
 
 

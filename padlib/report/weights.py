@@ -6,7 +6,6 @@ the figures; the evaluation loop itself is the trainer's own ``engine.loop.valid
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from padlib.checkpoint import split_paper_arch
 from padlib.engine.amp import PRECISION_DTYPES, amp_dtype, precision_name
 from padlib.errors import PadlibError
 from padlib.report.collect import PRECISIONS, Run, amp_precision
@@ -217,14 +217,6 @@ class RunModels:
 # --- single files: ours, torchvision's, or the paper authors' released checkpoints ---
 
 # The paper authors' released files name their partial-padding models "pd" + the torchvision name.
-PAPER_PREFIX = re.compile(r"^pd(?=(resnet|vgg))")
-
-
-def split_paper_arch(name: str) -> tuple[str, str | None]:
-    """(torchvision arch, training padding or None): the authors' ``pdresnet50`` is resnet50 with partial padding."""
-    return (PAPER_PREFIX.sub("", name), "partial") if PAPER_PREFIX.match(name) else (name, None)
-
-
 def weights_of_file(path: Path, ckpt: dict[str, Any], arch: str | None, train_padding: str | None,
                     data: str | None, data_root: str | None, num_classes: int | None,
                     source: str) -> tuple[Weights, list[str]]:
