@@ -17,7 +17,7 @@ from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.rundir import RunDir, find_runs
 from padlib.starting_weights import head_keys, load_starting_weights
-from tests.train_helpers import interrupt, metrics_without_timing, run, sweep_cmd, train_cmd
+from tests.train_helpers import REPO, interrupt, metrics_without_timing, run, sweep_cmd, train_cmd
 
 RESNET18_URL_NAME = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENET1K_V1
 
@@ -179,3 +179,18 @@ def test_train_py_without_the_pretrained_file_offline_is_one_error_line(tmp_path
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "is not in the cache and could not be downloaded" in errors[0], res.stderr[-2000:]
     assert not RunDir(tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml")))
+def test_every_experiment_composes(experiment):
+    """Each experiment file composes with the config tree (finetune_demo builds on finetune)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(REPO / "configs"), version_base=None):
+        cfg = compose("config", overrides=[f"experiment={experiment}", "seed=3"], return_hydra_config=True)
+    OmegaConf.resolve(cfg.model)
+    if experiment == "finetune_demo":
+        assert cfg.trainer.optim.lr == 0.002 and cfg.trainer.epochs == 1  # finetune's lr, its own epochs
+        assert cfg.model.weights == "sweeps/demo_fashion_mnist/resnet18/zero/seed3/checkpoints/best.pt"
+        assert cfg.hydra.sweep.dir == "sweeps/finetune_demo_fashion_mnist"
