@@ -86,7 +86,9 @@ def load_into(model: nn.Module, weights: Mapping[str, torch.Tensor], where: str)
     True then). Anything else that does not fit is one PadlibError naming the first few keys."""
     own = model.state_dict()
     head = head_keys(model)
-    missing = [k for k in own if k not in weights]
+    # files saved before PyTorch 0.4.1 (torchvision's vgg16_bn/vgg19_bn defaults among them) have no BatchNorm
+    # step counters: the model's own (0) stand in, as BatchNorm's own loader does
+    missing = [k for k in own if k not in weights and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in weights if k not in own]
     wrong = [k for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
     reset = bool(wrong) and set(wrong) <= head and not missing and not unexpected

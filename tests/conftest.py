@@ -19,7 +19,8 @@ def data_root(tmp_path_factory):
 # What decides a process's rank and world: one test leaving RANK=1 behind turned every later evaluate.py
 # call into a rank-1 no-op and a DDP test into a hang (CI, 2026-12)
 LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
-                 "SLURM_JOB_ID", "SLURM_STEP_ID", "SUBMITIT_EXECUTOR", "SUBMITIT_LOCAL_GLOBALID")
+                 "SLURM_JOB_ID", "SLURM_STEP_ID", "SUBMITIT_EXECUTOR", "SUBMITIT_LOCAL_GLOBALID",
+                 "PADLIB_FAULT", "PADLIB_SAVE_DELAY_S")
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from padlib.checkpoint import load_checkpoint
 from padlib.errors import PadlibError
 from padlib.models import build_model
 from padlib.rundir import RunDir, find_runs
-from padlib.starting_weights import head_keys, load_starting_weights
+from padlib.starting_weights import head_keys, load_into, load_starting_weights
 from tests.train_helpers import REPO, interrupt, metrics_without_timing, run, sweep_cmd, train_cmd
 
 RESNET18_URL_NAME = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENET1K_V1
@@ -194,3 +194,11 @@ def test_every_experiment_composes(experiment):
         assert cfg.trainer.optim.lr == 0.002 and cfg.trainer.epochs == 1  # finetune's lr, its own epochs
         assert cfg.model.weights == "sweeps/demo_fashion_mnist/resnet18/zero/seed3/checkpoints/best.pt"
         assert cfg.hydra.sweep.dir == "sweeps/finetune_demo_fashion_mnist"
+
+
+def test_a_file_from_before_batchnorm_counted_its_steps_loads(tmp_path):
+    """torchvision's vgg16_bn/vgg19_bn weights predate PyTorch 0.4.1: no num_batches_tracked keys."""
+    file = {k: v for k, v in weights_of(5, 3).items() if not k.endswith("num_batches_tracked")}
+    model = build_model("resnet18", 3)
+    load_into(model, file, "old.pth")
+    assert_loaded(model, file)

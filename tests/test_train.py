@@ -226,3 +226,16 @@ def test_compiled_training_matches_eager(tmp_path, data_root):
     a, b = metrics_without_timing(eager), metrics_without_timing(compiled)
     for key in ("train_loss", "val_loss", "val_top1"):
         assert b[0][key] == pytest.approx(a[0][key], rel=1e-4, abs=1e-4), key
+
+
+def test_a_checkpoint_that_cannot_be_written_still_ends_the_hand_off(data_root, tmp_path):
+    """A full disk at the preemption save: the run still records the interruption and exits with the signal's
+    status (every rank reaches the hand-off's barriers), instead of leaving run.json "running"."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "last.pt").mkdir(parents=True)  # the save's rename onto it fails
+    cmd = train_cmd(run_dir, data_root, "trainer.epochs=2", "padding=zero")
+    assert interrupt(cmd, "SIGUSR1@1:3") == 128 + signal.SIGUSR1
+    info = RunDir(run_dir).read_info()
+    assert info["status"] == "interrupted"
+    [entry] = info["interruptions"]
+    assert entry["checkpoint"].startswith("not written") and (entry["epoch"], entry["batch"]) == (1, 3)

@@ -413,9 +413,13 @@ class Trainer:
         entry = {"signal": signal.Signals(signum).name, "epoch": epoch, "batch": pos.batch, "time": time.time(),
                  **slurm_job()}
         if self.dist.is_main:
-            slow_storage_for_tests()
-            save_checkpoint(self._state(pos, reduced, rngs), self.run.last_checkpoint)
-            log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch})")
+            try:
+                slow_storage_for_tests()
+                save_checkpoint(self._state(pos, reduced, rngs), self.run.last_checkpoint)
+                log.warning(f"saved a mid-epoch checkpoint (epoch {epoch}, batch {pos.batch})")
+            except Exception as e:  # a full disk must not skip the hand-off's barriers: the other ranks wait there
+                entry["checkpoint"] = f"not written ({e}); the job resumes from the one before"
+                log.error(f"could not save the mid-epoch checkpoint: {e}; the job resumes from the one before")
 
         def record(how: str) -> None:
             info = self.run.read_info()
@@ -502,5 +506,7 @@ def train(cfg: Mapping[str, Any]) -> str:
             torch.backends.cudnn.benchmark = True
         return Trainer(cfg, dist, device, tcfg, preemption).fit()
     finally:
-        preemption.uninstall()
+        # SIGTERM stays ignored through the process group's teardown: after a hand-off, SLURM's or torchrun's
+        # SIGTERM would otherwise turn a clean exit into 143
         shutdown()
+        preemption.uninstall()
