@@ -58,11 +58,18 @@ def squeue(job: str) -> tuple[str, str]:
     return (out[0], out[1]) if len(out) >= 2 else ("", "")
 
 
-def release_requeued(job: str) -> bool:
-    """Let ``job`` start now if it was requeued (SLURM holds a requeued job back for about two minutes)."""
-    if squeue(job) != ("PENDING", "BeginTime"):
+def node_idle() -> bool:
+    """Whether the one node has finished cleaning up after every job (no step left, credentials released)."""
+    out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.split()
+    return out == ["idle"]
+
+
+def release_requeued(job: str, *updates: str) -> bool:
+    """Let ``job`` start now if it was requeued (SLURM holds a requeued job back for about two minutes), once
+    the node has cleaned up its last run: started sooner, SLURM kills it ("Job credential revoked")."""
+    if squeue(job) != ("PENDING", "BeginTime") or not node_idle():
         return False
-    subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True, capture_output=True)
+    subprocess.run(["scontrol", "update", f"jobid={job}", *updates, "StartTime=now"], check=True, capture_output=True)
     return True
 
 
@@ -201,7 +208,7 @@ srun {cmd}
     wait_for(requeued, timeout=180, what="the time-limit requeue")
     assert restarts(job) == 1
     # time enough to finish, and no waiting for SLURM's requeue delay
-    subprocess.run(["scontrol", "update", f"jobid={job}", "TimeLimit=10", "StartTime=now"], check=True)
+    wait_for(lambda: release_requeued(job, "TimeLimit=10"), timeout=120, what="the node to clean up")
     wait_for(lambda: squeue(job)[0] == "", timeout=300, what="the requeued job to end")
     text = log.read_text()
     info = RunDir(run_dir).read_info()
