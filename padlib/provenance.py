@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import re
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,22 +53,26 @@ def onednn_version() -> str | None:
     return m.group(1) if m else None
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
-    """Versions, commit, device and host, for run.json."""
+@functools.cache
+def package_versions() -> dict[str, str | None]:
+    """The versions that decide a run's or an evaluation's numbers: the model code (torch, torchvision, timm),
+    the image decoder and resizer (Pillow), the GPU libraries (CUDA, cuDNN), Python."""
+    import PIL
     import timm
     import torchvision
 
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
+            "pillow": PIL.__version__, "cuda": torch.version.cuda, "cudnn": str(cudnn) if cudnn else None,
+            "python": sys.version.split()[0]}
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Versions, commit, device and host, for run.json."""
     import padlib
 
     return {
-        "versions": {
-            "padlib": padlib.__version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "timm": timm.__version__,
-            "onednn": onednn_version(),
-        },
+        "versions": {"padlib": padlib.__version__, **package_versions(), "onednn": onednn_version()},
         "git_commit": git_commit(),
         "device": device_name(device),
         "host": socket.gethostname(),

@@ -85,6 +85,11 @@ class RunDir:
         found = [p for p in self.checkpoint_dir.glob("epoch_*.pt") if p.stem[6:].isdigit()]
         return sorted(found, key=lambda p: int(p.stem[6:]))
 
+    def resume_candidates(self) -> list[Path]:
+        """The checkpoints a resume may start from, in the order it tries them: last.pt, then the epoch
+        checkpoints newest first (those present)."""
+        return [p for p in (self.last_checkpoint, *reversed(self.epoch_checkpoints())) if p.is_file()]
+
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / "tb"

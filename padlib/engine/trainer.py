@@ -140,8 +140,7 @@ class Trainer:
         model = build_model(cfg["model"]["name"], self.data.num_classes, self.padding,
                             cfg["model"].get("source", "auto"), cfg["model"].get("kwargs"))
         # starting weights (model.weights / model.pretrained): a resumed run takes its own checkpoint instead
-        resuming = self.run.last_checkpoint.is_file() or bool(self.run.epoch_checkpoints())
-        if resuming and self.run.exists():
+        if self.run.resume_candidates() and self.run.exists():
             self.init_weights = self.run.read_info().get("init_weights")
         else:
             self.init_weights = load_starting_weights(model, cfg["model"])
@@ -204,9 +203,8 @@ class Trainer:
     def _find_resume_point(self) -> tuple[Path | None, dict[str, Any] | None, str | None]:
         """(path, checkpoint, error): the newest readable checkpoint, last.pt first, then the epoch
         checkpoints newest first; all None when there is none; an error when none of them loads."""
-        present = [p for p in (self.run.last_checkpoint, *reversed(self.run.epoch_checkpoints())) if p.is_file()]
         bad: list[Path] = []
-        for path in present:
+        for path in self.run.resume_candidates():
             try:
                 ckpt = load_checkpoint(path)
                 missing = [k for k in RESUME_KEYS if k not in ckpt]

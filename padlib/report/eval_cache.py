@@ -117,25 +117,12 @@ def checkpoint_key(checkpoint_sha256: str, val: Mapping[str, Any], val_digest: s
     the data config ``val`` whose images digest to ``val_digest``, in ``padding`` mode at ``precision`` on
     ``device`` (``provenance.device_name``) in ``batches`` (batch size, processes: how the images are grouped
     can move the last bits of a logit), with this code and these package versions."""
+    from padlib.provenance import package_versions  # torch: only when a key is made
+
     return {"format": FORMAT, "checkpoint_sha256": checkpoint_sha256, "val": dict(val), "val_digest": val_digest,
             "padding": padding, "padding_code": mode_code_digest(padding), "precision": precision,
             "device": device, "batch_size": batches[0], "processes": batches[1], "padlib_code": code_digest(),
             "versions": package_versions()}
-
-
-@functools.cache
-def package_versions() -> dict[str, str | None]:
-    """What else decides an evaluation's numbers: the model code (torch, torchvision, timm), the image decoder
-    and resizer (Pillow), the GPU libraries (CUDA, cuDNN), Python."""
-    import PIL
-    import timm
-    import torch
-    import torchvision
-
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
-            "pillow": PIL.__version__, "cuda": torch.version.cuda, "cudnn": str(cudnn) if cudnn else None,
-            "python": sys.version.split()[0]}
 
 
 def _canonical(key: Mapping[str, Any]) -> str:

@@ -216,7 +216,7 @@ class RunModels:
 
 # --- single files: ours, torchvision's, or the paper authors' released checkpoints ---
 
-# The paper authors' released files name their partial-padding models "pd" + the torchvision name.
+
 def weights_of_file(path: Path, ckpt: dict[str, Any], arch: str | None, train_padding: str | None,
                     data: str | None, data_root: str | None, num_classes: int | None,
                     source: str) -> tuple[Weights, list[str]]:
