@@ -84,26 +84,38 @@ def split_paper_arch(name: str) -> tuple[str, str | None]:
     return (PAPER_PREFIX.sub("", name), "partial") if PAPER_PREFIX.match(name) else (name, None)
 
 
+def weight_mismatch(own: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor]) -> tuple[list[str], ...]:
+    """(missing, unexpected, of another shape): the keys of ``weights`` that do not fit a model's own state
+    dict ``own``. BatchNorm's step counters may be missing: files saved before PyTorch 0.4.1 (torchvision's
+    vgg16_bn/vgg19_bn weights, the paper authors' files) have none, and BatchNorm's own loader fills them in."""
+    missing = [k for k in own if k not in weights and not k.endswith(".num_batches_tracked")]
+    unexpected = [k for k in weights if k not in own]
+    wrong = [k for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    return missing, unexpected, wrong
+
+
+def describe_mismatch(own: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor], missing: list[str],
+                      unexpected: list[str], wrong: list[str]) -> str:
+    """The keys :func:`weight_mismatch` found, as text naming the first few of each kind."""
+    parts = []
+    for what, keys in (("missing", missing), ("unexpected", unexpected)):
+        if keys:
+            parts.append(f"{len(keys)} {what} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})")
+    if wrong:
+        parts.append(f"{len(wrong)} of another shape (" + ", ".join(
+            f"{k}: {tuple(weights[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:3]) + ")")
+    return "; ".join(parts)
+
+
 def load_weights(model: nn.Module, ckpt: Mapping[str, Any], source: str) -> None:
     """Load a checkpoint's weights into ``model`` strictly; a mismatch is a PadlibError naming ``source``."""
     sd = model_state_dict(ckpt)
     own = model.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    missing, unexpected, wrong = weight_mismatch(own, sd)
     if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(sd[k].shape)} vs {tuple(own[k].shape)})")
-        raise PadlibError(
-            f"{source}: weights do not fit {type(model).__name__}: {', '.join(parts)}; "
-            "check the architecture and the number of classes"
-        )
+        raise PadlibError(f"{source}: weights do not fit {type(model).__name__}: "
+                          f"{describe_mismatch(own, sd, missing, unexpected, wrong)}; check the architecture and "
+                          "the number of classes")
     model.load_state_dict(sd)
 
 

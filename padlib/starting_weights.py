@@ -29,7 +29,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from padlib.checkpoint import load_checkpoint, model_state_dict, split_paper_arch
+from padlib.checkpoint import (
+    describe_mismatch,
+    load_checkpoint,
+    model_state_dict,
+    split_paper_arch,
+    weight_mismatch,
+)
 from padlib.configcheck import RUNTIME_KEYS, flatten
 from padlib.errors import PadlibError
 from padlib.fileio import sha256_file
@@ -86,22 +92,12 @@ def load_into(model: nn.Module, weights: Mapping[str, torch.Tensor], where: str)
     True then). Anything else that does not fit is one PadlibError naming the first few keys."""
     own = model.state_dict()
     head = head_keys(model)
-    # files saved before PyTorch 0.4.1 (torchvision's vgg16_bn/vgg19_bn defaults among them) have no BatchNorm
-    # step counters: the model's own (0) stand in, as BatchNorm's own loader does
-    missing = [k for k in own if k not in weights and not k.endswith(".num_batches_tracked")]
-    unexpected = [k for k in weights if k not in own]
-    wrong = [k for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    missing, unexpected, wrong = weight_mismatch(own, weights)
     reset = bool(wrong) and set(wrong) <= head and not missing and not unexpected
     if (missing or unexpected or wrong) and not reset:
-        parts = []
-        for what, keys in (("missing", missing), ("unexpected", unexpected)):
-            if keys:
-                parts.append(f"{len(keys)} {what} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})")
-        if wrong:
-            parts.append(f"{len(wrong)} of another shape (" + ", ".join(
-                f"{k}: {tuple(weights[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:3]) + ")")
-        raise PadlibError(f"{where}: weights do not fit {type(model).__name__}: {'; '.join(parts)}; give weights of "
-                          "this architecture (model.name)")
+        raise PadlibError(f"{where}: weights do not fit {type(model).__name__}: "
+                          f"{describe_mismatch(own, weights, missing, unexpected, wrong)}; give weights of this "
+                          "architecture (model.name)")
     kept = {k: v for k, v in weights.items() if k not in wrong}
     model.load_state_dict({**own, **kept})
     return reset

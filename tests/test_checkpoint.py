@@ -79,3 +79,14 @@ def test_pickle_free_checkpoint_has_no_omegaconf(tmp_path):
     # the config goes in as a plain dict; a weights_only load must accept it
     save_checkpoint({"config": {"a": [1, 2.5, "x", None], "b": {"c": True}}, "best": -math.inf}, tmp_path / "c.pt")
     assert load_checkpoint(tmp_path / "c.pt")["config"]["b"]["c"] is True
+
+
+def test_the_papers_files_without_batchnorm_step_counters_load():
+    """Files saved before PyTorch 0.4.1 (the paper authors' and torchvision's vgg*_bn) have no
+    num_batches_tracked; the evaluator's strict loader takes them, as BatchNorm's own loader does."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    old = {f"module.{k}": v + 1 for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    fresh = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    load_weights(fresh, {"arch": "pdresnet50", "state_dict": old}, "pdresnet50.pth")
+    assert torch.equal(fresh[0].weight, model[0].weight + 1) and int(fresh[1].num_batches_tracked) == 0
